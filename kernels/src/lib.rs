@@ -1,0 +1,41 @@
+//! # kernels
+//!
+//! Raw compute on buffers. Every kernel takes slices plus explicit sizes (and, where the op allows
+//! any layout, a [`strided::StridedLayout`]) and knows nothing of tensors, devices or autograd.
+//!
+//! One folder per op family; inside it the public API with docs (`mod.rs`), the CPU kernels, the
+//! naive f64 reference used as the test oracle, and the tests. CUDA sources will sit beside their CPU
+//! twins (issue 6).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`gemm`] | packed, cache-blocked, register-tiled f32 GEMM (AVX-512 / AVX2+FMA / portable), batched, strided |
+//! | [`conv`] | conv2d NCHW forward, input- and weight-gradient (stride, padding, dilation, groups) |
+//! | [`attention`] | blocked online-softmax attention forward/backward (never builds the L×L matrix) |
+//! | [`norm`] | group norm and layer norm forward/backward with affine |
+//! | [`softmax`] | numerically stable softmax forward/backward over any axis |
+//! | [`elementwise`] | unary and broadcasting binary ops over strided inputs |
+//! | [`reduce`] | sum / mean / max / var over any set of axes |
+//! | [`layout`] | strided copy, concat, nearest upsample, average pool, index-select, where |
+//! | [`rng`] | counter-based Philox4x32-10 uniform and normal streams |
+//! | [`pool`] | size-bucketed buffer pool (fresh pages fault in slowly on these machines) |
+//! | [`parallel`] | thread count and the parallel-for used by every kernel |
+//! | [`testing`] | the tolerance type and the one approx-equality assert used by all tests |
+
+pub mod attention;
+pub mod conv;
+pub mod elementwise;
+pub mod float;
+pub mod gemm;
+pub mod layout;
+pub mod norm;
+pub mod parallel;
+pub mod pool;
+pub mod reduce;
+pub mod rng;
+pub mod softmax;
+pub mod strided;
+pub mod testing;
+
+pub use float::Float;
+pub use strided::StridedLayout;

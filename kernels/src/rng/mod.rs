@@ -1,0 +1,1 @@
+//! rng kernels (being written).

@@ -1,0 +1,1 @@
+//! The strided tensor (being written).

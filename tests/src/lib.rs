@@ -1,0 +1,1 @@
+//! Cross-crate property and reference tests live in `tests/tests/`.
