@@ -1,1 +1,36 @@
-//! The strided tensor (being written).
+//! # tensor
+//!
+//! The strided tensor of Matryoshka: shared storage (CPU now; CUDA behind the `cuda` feature, issue
+//! 6) plus a layout (shape, strides, offset), a dtype and a device. Views share storage; ops accept any
+//! layout and return contiguous results; every fallible call returns a typed [`Error`] that names the
+//! op and the offending shapes, dtypes, devices or indices.
+//!
+//! | file | what |
+//! |---|---|
+//! | `tensor.rs` | the type, constructors, element access, `contiguous`, dtype conversion |
+//! | `views.rs` | reshape/view, permute, transpose, narrow, select, chunk, expand, squeeze, unsqueeze |
+//! | `ops/` | dispatch of every op to the `kernels` crate (unary, binary, reduce, matmul, conv, attention, norm, softmax, layout ops, random) |
+//! | `display.rs` | PyTorch-like printing |
+//! | `dtype.rs`, `device.rs`, `error.rs`, `storage.rs` | the vocabulary |
+
+mod device;
+mod display;
+mod dtype;
+mod error;
+pub mod ops;
+pub mod storage;
+mod tensor;
+pub mod views;
+
+pub use device::Device;
+pub use dtype::{DType, WithDType};
+pub use error::{Error, Result};
+pub use ops::attention::{AttentionGrads, AttentionOutput};
+pub use ops::conv::Conv2dOptions;
+pub use ops::norm::{NormGrads, NormOutput};
+pub use tensor::{Tensor, resolve_dim};
+
+/// Op enums from the kernels crate, re-exported for callers of `unary`, `binary`, `reduce`, `compare`.
+pub use kernels::elementwise::{BinaryOp, CmpOp, UnaryOp};
+pub use kernels::reduce::ReduceOp;
+pub use kernels::testing::Tolerance;
