@@ -173,6 +173,7 @@ pub(super) fn group_norm_backward<T: Float>(
     let mut s_dy = vec![0.0f64; n * c];
     let mut s_dyx = vec![0.0f64; n * c];
     if gs > 0 {
+        #[allow(clippy::type_complexity)]
         let mut tasks: Vec<((&mut [T], &mut [f64]), &mut [f64])> =
             dx.chunks_mut(gs).zip(s_dy.chunks_mut(cpg)).zip(s_dyx.chunks_mut(cpg)).collect();
         let gpt = per_task(tasks.len());

@@ -55,7 +55,7 @@ pub fn group_norm_forward<T: Float>(
     rstd: &mut [T],
 ) {
     const W: &str = "group_norm_forward";
-    assert!(groups > 0 && c % groups == 0, "{W}: groups {groups} must divide c {c}");
+    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
     let len = n * c * spatial;
     assert_eq!(
         x.len(),
@@ -104,7 +104,7 @@ pub fn group_norm_backward<T: Float>(
     dbeta: Option<&mut [T]>,
 ) {
     const W: &str = "group_norm_backward";
-    assert!(groups > 0 && c % groups == 0, "{W}: groups {groups} must divide c {c}");
+    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
     let len = n * c * spatial;
     assert_eq!(
         x.len(),

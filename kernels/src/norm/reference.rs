@@ -2,6 +2,9 @@
 //! biased variance per group, `x̂ = (x − μ)/sqrt(var + eps)`, and the textbook backward
 //! `dx = rstd·(g·dy − mean(g·dy) − x̂·mean(g·dy·x̂))`.
 
+// index loops mirror the formulas
+#![allow(clippy::needless_range_loop)]
+
 /// Normalises `m` consecutive elements per "group" (`ngroups` of them); returns (x̂, mean, rstd).
 fn normalize(x: &[f64], ngroups: usize, m: usize, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut xhat = vec![0.0; x.len()];

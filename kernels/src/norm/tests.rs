@@ -254,14 +254,9 @@ fn group_norm_is_layer_norm_over_groups_then_per_channel_affine() {
 
 /// Central differences of `loss(p) = Σ w·y(p)` with step 1e-6 over every element of the parameter
 /// `which` (0 = x, 1 = gamma, 2 = beta).
-fn finite_diff(
-    fwd: &dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>,
-    x: &[f64],
-    gamma: &[f64],
-    beta: &[f64],
-    w: &[f64],
-    which: usize,
-) -> Vec<f64> {
+type Fwd<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>;
+
+fn finite_diff(fwd: Fwd, x: &[f64], gamma: &[f64], beta: &[f64], w: &[f64], which: usize) -> Vec<f64> {
     let h = 1e-6;
     let base = [x.to_vec(), gamma.to_vec(), beta.to_vec()];
     let loss = |p: &[Vec<f64>; 3]| fwd(&p[0], &p[1], &p[2]).iter().zip(w).map(|(a, b)| a * b).sum::<f64>();

@@ -12,8 +12,9 @@
 //!   contiguous kernels.
 //!
 //! Accuracy: sums accumulate in `T` lanes within 256-element blocks (column path: 64-row blocks), blocks
-//! are combined in f64 — measured error for f32 row sums of 10⁶ uniform values is ~1e-7 relative (vs
-//! ~1e-4 for a naive f32 loop). Variance uses blocked shifted two-pass moments merged with Chan's
+//! are combined in f64 — the test `f32_sums_are_accurate_beyond_naive_accumulation` holds 2²² values in
+//! [0, 1) to < 1e-6 relative error, where a naive sequential f32 loop is off by > 1e-5. Cost: one f64 add
+//! per 256 elements, the inner loop stays f32 SIMD (bench: row sums run at ~memory bandwidth). Variance uses blocked shifted two-pass moments merged with Chan's
 //! formula in f64 (no cancellation at large offsets). Results are deterministic: the split into blocks
 //! and parallel parts depends only on the shapes, not on the thread count.
 //!

@@ -26,13 +26,13 @@ pub(crate) const LANES: usize = 16;
 pub(crate) const BLOCK: usize = 256;
 
 #[inline(always)]
-fn hsum<T: Float>(acc: [T; LANES]) -> T {
+pub(crate) fn hsum<T: Float>(acc: [T; LANES]) -> T {
     // tree order: 8 + 4 + 2 + 1 adds, keeps the error growth logarithmic
     let mut a = acc;
     let mut w = LANES / 2;
     while w > 0 {
         for k in 0..w {
-            a[k] = a[k] + a[k + w];
+            a[k] += a[k + w];
         }
         w /= 2;
     }
@@ -59,34 +59,6 @@ pub(crate) fn sum_lanes<T: Float>(x: &[T]) -> T {
 /// Sum of a contiguous slice of any length: `T` lanes within blocks, blocks added in f64.
 pub(crate) fn sum_f64<T: Float>(x: &[T]) -> f64 {
     x.chunks(BLOCK).map(|b| sum_lanes(b).to_f64()).sum()
-}
-
-/// `(Σ dy, Σ dy·((x − hi) − lo))` over equal-length slices, `T` lanes per block, f64 across blocks.
-/// `hi + lo` is a double-`T` representation of the mean (see [`split_mean`]).
-pub(crate) fn dy_sums<T: Float>(x: &[T], dy: &[T], hi: T, lo: T) -> (f64, f64) {
-    assert_eq!(x.len(), dy.len());
-    let (mut s_dy, mut s_dyx) = (0.0f64, 0.0f64);
-    for (xb, db) in x.chunks(BLOCK).zip(dy.chunks(BLOCK)) {
-        let mut a = [T::ZERO; LANES];
-        let mut b = [T::ZERO; LANES];
-        let mut xi = xb.chunks_exact(LANES);
-        let mut di = db.chunks_exact(LANES);
-        for (xc, dc) in (&mut xi).zip(&mut di) {
-            for k in 0..LANES {
-                let d = (xc[k] - hi) - lo;
-                a[k] += dc[k];
-                b[k] += dc[k] * d;
-            }
-        }
-        let (mut ta, mut tb) = (T::ZERO, T::ZERO);
-        for (&xv, &dv) in xi.remainder().iter().zip(di.remainder()) {
-            ta += dv;
-            tb += dv * ((xv - hi) - lo);
-        }
-        s_dy += (hsum(a) + ta).to_f64();
-        s_dyx += (hsum(b) + tb).to_f64();
-    }
-    (s_dy, s_dyx)
 }
 
 /// Splits an f64 mean into `hi + lo` in `T` so that `(x − hi) − lo` is accurate to `T` rounding of the

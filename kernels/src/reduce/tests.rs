@@ -130,7 +130,8 @@ proptest! {
 fn awkward_fixed_layouts_all_ops() {
     let mut rng = TestRng::new(1);
     // (shape, perm, pad, bcast, axes): size-0 and size-1 dims, transposes, slices, broadcast
-    let cases: Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<bool>, Vec<usize>)> = vec![
+    type Case = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<bool>, Vec<usize>);
+    let cases: Vec<Case> = vec![
         (vec![], vec![], vec![], vec![], vec![]),
         (vec![5], vec![0], vec![0], vec![false], vec![]),
         (vec![5], vec![0], vec![2], vec![false], vec![0]),
