@@ -36,7 +36,7 @@ fn probabilities<T: Float>(
         for h in 0..bh {
             let m = &mk[(h / sh.heads) * lk..(h / sh.heads + 1) * lk];
             dead[h] = m.iter().all(|&x| x == 0);
-            for row in s[h * lq * lk..(h + 1) * lq * lk].chunks_exact_mut(lk) {
+            for row in s[h * lq * lk..(h + 1) * lq * lk].chunks_exact_mut(lk.max(1)) {
                 for (x, &keep) in row.iter_mut().zip(m) {
                     if keep == 0 {
                         *x = T::NEG_INFINITY;

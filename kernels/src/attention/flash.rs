@@ -66,6 +66,31 @@ fn score_row<T: Float>(qr: &[T], kt: &[T], acc: &mut [T; BK]) {
     }
 }
 
+/// `orow += Σ_c p[c] · rows[c, :]` with `rows` `p.len()×n` row-major: the output row is kept in
+/// registers 32 columns at a time (one load per FMA instead of load + store).
+#[inline(always)]
+fn weighted_rows<T: Float>(p: &[T], rows: &[T], n: usize, orow: &mut [T]) {
+    const W: usize = 32;
+    let mut j0 = 0;
+    while j0 + W <= n {
+        let mut acc = [T::ZERO; W];
+        acc.copy_from_slice(&orow[j0..j0 + W]);
+        for (&pc, r) in p.iter().zip(rows.chunks_exact(n)) {
+            let r = &r[j0..j0 + W];
+            for l in 0..W {
+                acc[l] = pc.mul_add(r[l], acc[l]);
+            }
+        }
+        orow[j0..j0 + W].copy_from_slice(&acc);
+        j0 += W;
+    }
+    if j0 < n {
+        for (&pc, r) in p.iter().zip(rows.chunks_exact(n)) {
+            axpy(pc, &r[j0..], &mut orow[j0..]);
+        }
+    }
+}
+
 /// Scales the raw scores and applies the tile-padding and key masks (`-inf`); returns the row max.
 #[inline(always)]
 fn finish_scores<T: Float>(acc: &mut [T; BK], scale: T, kn: usize, mask: Option<&[u8]>) -> T {
@@ -130,11 +155,7 @@ fn fwd_rows_body<T: Float>(
             if alpha != T::ONE {
                 orow.iter_mut().for_each(|x| *x *= alpha);
             }
-            for (c, &p) in acc[..kn].iter().enumerate() {
-                if p != T::ZERO {
-                    axpy(p, &v[(k0 + c) * dv..(k0 + c + 1) * dv], orow);
-                }
-            }
+            weighted_rows(&acc[..kn], &v[k0 * dv..(k0 + kn) * dv], dv, orow);
         }
         k0 += kn;
     }
@@ -243,15 +264,17 @@ fn bwd_keys_body<T: Float>(
             score_row(gr, &vt, &mut dp);
             let dr = dd[r];
             let dqr = &mut dq[r * d..(r + 1) * d];
+            // dp becomes dS = scale · P ∘ (dP - D).
+            for c in 0..BK {
+                dp[c] = p[c] * (dp[c] - dr) * scale;
+            }
+            weighted_rows(&dp[..kn], &k[kb * d..(kb + kn) * d], d, dqr);
             for c in 0..kn {
-                let pc = p[c];
-                if pc == T::ZERO {
+                if p[c] == T::ZERO {
                     continue;
                 }
-                axpy(pc, gr, &mut dv_t[c * dvn..(c + 1) * dvn]);
-                let ds = pc * (dp[c] - dr) * scale;
-                axpy(ds, &k[(kb + c) * d..(kb + c + 1) * d], dqr);
-                axpy(ds, qr, &mut dk_t[c * d..(c + 1) * d]);
+                axpy(p[c], gr, &mut dv_t[c * dvn..(c + 1) * dvn]);
+                axpy(dp[c], qr, &mut dk_t[c * d..(c + 1) * d]);
             }
         }
         kb += kn;

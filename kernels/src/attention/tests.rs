@@ -157,6 +157,7 @@ fn fully_masked_rows_give_zero_and_neg_inf() {
     check_case(&c);
     // lk == 0: every row is fully masked.
     check_case(&case(shape(2, 2, 5, 0, 4, 3), 0, 1));
+    check_case(&case(shape(2, 2, 5, 0, 4, 3), 3, 1)); // with an (empty) mask
 }
 
 #[test]
