@@ -113,6 +113,7 @@ fn finish_scores<T: Float>(acc: &mut [T; BK], scale: T, kn: usize, mask: Option<
 /// Forward for `rows` query rows of one (batch, head): `q` rows×d, `k` lk×d, `v` lk×dv, `mask` lk,
 /// `out` rows×dv (overwritten), `lse` rows (overwritten).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn fwd_rows_body<T: Float>(
     sh: &AttentionShape,
     q: &[T],
@@ -215,6 +216,7 @@ pub(crate) fn forward<T: Float>(
 /// this head: `(k1-k0)×d`, `(k1-k0)×dv`) and `dq` (`lq×d`, this group's contribution).
 /// `dd`: the precomputed `D_i = dout_i · out_i` (length lq).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn bwd_keys_body<T: Float>(
     sh: &AttentionShape,
     q: &[T],

@@ -120,13 +120,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer in the low bits
-    let xc = if x < -88.0 {
-        -88.0
-    } else if x > 89.0 {
-        89.0
-    } else {
-        x
-    };
+    let xc = x.clamp(-88.0, 89.0); // NaN stays NaN
     let t = xc * LOG2E + MAGIC;
     let n = t - MAGIC;
     let bits = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32; // = n as i32
@@ -137,7 +131,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p.mul_add(r, 8.333_452e-3);
     p = p.mul_add(r, 4.166_579_6e-2);
     p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 5.000_000_1e-1);
+    p = p.mul_add(r, 0.5); // Cephes 5.0000001201e-1 rounds to 0.5 in f32
     let y = (p * r).mul_add(r, r) + 1.0;
     // 2^n as two factors so that n = 128 (x just below ln(f32::MAX)) does not overflow the exponent.
     let n1 = bits >> 1;
