@@ -161,6 +161,13 @@ fn fully_masked_rows_give_zero_and_neg_inf() {
 }
 
 #[test]
+fn proptest_found_cases() {
+    // Cases proptest shrank to while the tests were being developed (kept as fixed regressions).
+    check_case(&case(shape(1, 1, 1, 105, 29, 20), 0, 70));
+    check_case(&case(shape(1, 1, 1, 0, 1, 1), 1, 0));
+}
+
+#[test]
 fn zero_sizes() {
     for sh in
         [shape(0, 2, 3, 3, 4, 4), shape(2, 2, 0, 3, 4, 4), shape(1, 1, 3, 3, 0, 4), shape(1, 1, 3, 3, 4, 0)]
