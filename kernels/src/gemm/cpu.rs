@@ -55,6 +55,11 @@ impl<T> Raw<T> {
 }
 
 impl<T> RawMut<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the raw field).
+    pub fn get(self) -> *mut T {
+        self.ptr
+    }
+
     /// The same strides, starting `off` elements further.
     ///
     /// # Safety
@@ -124,34 +129,41 @@ unsafe fn pack_b<T: Float>(kc: usize, nr: usize, n_eff: usize, b: Raw<T>, dst: *
     }
 }
 
-/// Packs rows `0..m_eff` of an `m_eff×kc` strip of A into `kc` columns of `mr` (zero-padded).
+/// Packs `rows` rows of an `rows×kc` block of A as consecutive strips of `mr` rows, each stored as
+/// `kc` columns of `mr` values (`dst[strip*mr*kc + p*mr + i]`), the last strip zero-padded.
 ///
 /// # Safety
-/// All `m_eff×kc` elements of `a` must be readable; `dst` must hold `kc*mr` elements.
-unsafe fn pack_a<T: Float>(kc: usize, mr: usize, m_eff: usize, a: Raw<T>, dst: *mut T) {
-    // SAFETY: reads stay inside the caller-guaranteed m_eff×kc view, writes inside kc*mr.
+/// All `rows×kc` elements of `a` must be readable; `dst` must hold `rows.div_ceil(mr)*mr*kc`.
+unsafe fn pack_a<T: Float>(kc: usize, mr: usize, rows: usize, a: Raw<T>, dst: *mut T) {
+    let strips = rows.div_ceil(mr);
+    // SAFETY: reads stay inside the caller-guaranteed rows×kc view, writes inside
+    // strips*mr*kc elements of dst.
     unsafe {
-        if a.rs == 1 {
+        let tail = rows - (strips - 1) * mr;
+        if tail < mr {
+            let d = dst.add((strips - 1) * mr * kc);
             for p in 0..kc {
-                let d = dst.add(p * mr);
-                std::ptr::copy_nonoverlapping(a.ptr.add(p * a.cs), d, m_eff);
-                for i in m_eff..mr {
-                    *d.add(i) = T::ZERO;
+                for i in tail..mr {
+                    *d.add(p * mr + i) = T::ZERO;
+                }
+            }
+        }
+        if a.rs == 1 {
+            // Column-major (e.g. transposed) A: read each column contiguously across all strips.
+            for p in 0..kc {
+                let src = a.ptr.add(p * a.cs);
+                for s in 0..strips {
+                    let m_eff = mr.min(rows - s * mr);
+                    std::ptr::copy_nonoverlapping(src.add(s * mr), dst.add(s * mr * kc + p * mr), m_eff);
                 }
             }
         } else {
-            if m_eff < mr {
-                for p in 0..kc {
-                    for i in m_eff..mr {
-                        *dst.add(p * mr + i) = T::ZERO;
-                    }
-                }
-            }
             // Row by row: each source row is read sequentially.
-            for i in 0..m_eff {
+            for i in 0..rows {
                 let src = a.ptr.add(i * a.rs);
+                let d = dst.add((i / mr) * mr * kc + i % mr);
                 for p in 0..kc {
-                    *dst.add(p * mr + i) = *src.add(p * a.cs);
+                    *d.add(p * mr) = *src.add(p * a.cs);
                 }
             }
         }
@@ -165,6 +177,9 @@ fn split(total: usize, parts: usize, part: usize) -> std::ops::Range<usize> {
 
 /// Extra elements allocated so the packed B block can start on a 64-byte boundary.
 const ALIGN_PAD: usize = 64;
+
+/// Row strips of A packed together (a block of `MC_STRIPS*mr` rows × `kc`, kept in L2).
+const MC_STRIPS: usize = 12;
 
 /// Blocked `C = alpha*A·B + beta*C` for `m, n, k >= 1`.
 ///
@@ -209,48 +224,57 @@ pub(crate) unsafe fn gemm_blocked<T: Scalar>(
             let bblk = unsafe { b.at(pc * b.rs + jc * b.cs) };
             let work = if threads > 1 { usize::MAX } else { 0 };
             parallel::par_for(n_panels, if n_panels >= 4 { work } else { 0 }, |jp| {
-                let bpack = bpack; // capture the whole (Sync) wrapper, not its raw field
                 let j0 = jp * nr;
                 // SAFETY: panel jp reads B rows pc..pc+kc, columns jc+j0..jc+j0+n_eff (inside B) and
                 // writes its own kc*nr slot of the packed buffer (size kc_max*nc_max >= n_panels*kc*nr);
                 // panels write disjoint slots.
-                unsafe { pack_b(kc, nr, nr.min(nc - j0), bblk.at(j0 * b.cs), bpack.ptr.add(jp * nr * kc)) };
+                unsafe { pack_b(kc, nr, nr.min(nc - j0), bblk.at(j0 * b.cs), bpack.get().add(jp * nr * kc)) };
             });
             parallel::par_for(ntasks, if ntasks > 1 { work } else { 0 }, |t| {
-                let (bpack, c) = (bpack, c); // capture the whole (Sync) wrappers
                 let strips = split(m_strips, tasks_m, t / tasks_n);
                 let panels = split(n_panels, tasks_n, t % tasks_n);
                 if strips.is_empty() || panels.is_empty() {
                     return;
                 }
-                let mut apack = vec![T::ZERO; mr * kc];
-                for s in strips {
-                    let i0 = s * mr;
-                    let m_eff = mr.min(m - i0);
-                    // SAFETY: rows i0..i0+m_eff, columns pc..pc+kc are inside A; apack holds mr*kc.
-                    unsafe { pack_a(kc, mr, m_eff, a.at(i0 * a.rs + pc * a.cs), apack.as_mut_ptr()) };
-                    for jp in panels.clone() {
-                        let j0 = jp * nr;
-                        // SAFETY: the packed strip and panel hold kc*mr and kc*nr elements (the
-                        // panel is 64-byte aligned: kc*nr*size_of::<T>() is a multiple of 64 for
-                        // every kernel's nr); the tile's m_eff×n_eff corner of C, at (i0, jc+j0),
-                        // is inside C, and no other task writes it (tasks own disjoint
-                        // strip×panel rectangles, C injective when parallel).
-                        unsafe {
-                            ukr(
-                                kc,
-                                apack.as_ptr(),
-                                bpack.ptr.add(jp * nr * kc),
-                                c.ptr.add(i0 * c.rs + (jc + j0) * c.cs),
-                                c.rs,
-                                c.cs,
-                                m_eff,
-                                nr.min(nc - j0),
-                                alpha,
-                                beta_eff,
-                            )
-                        };
+                // A is packed a block of up to MC_STRIPS strips at a time (reading column-major
+                // A column by column, row-major A row by row), then each strip is swept across the
+                // task's panels of B.
+                let mut apack = vec![T::ZERO; mr * kc * MC_STRIPS.min(strips.len())];
+                let mut s0 = strips.start;
+                while s0 < strips.end {
+                    let s1 = (s0 + MC_STRIPS).min(strips.end);
+                    let i0 = s0 * mr;
+                    let rows = (s1 * mr).min(m) - i0;
+                    // SAFETY: rows i0..i0+rows, columns pc..pc+kc are inside A; apack holds
+                    // (s1-s0)*mr*kc elements.
+                    unsafe { pack_a(kc, mr, rows, a.at(i0 * a.rs + pc * a.cs), apack.as_mut_ptr()) };
+                    for s in s0..s1 {
+                        let i0 = s * mr;
+                        let m_eff = mr.min(m - i0);
+                        let ap = apack[(s - s0) * mr * kc..].as_ptr();
+                        for jp in panels.clone() {
+                            let j0 = jp * nr;
+                            // SAFETY: the packed strip and panel hold kc*mr and kc*nr elements; the
+                            // tile's m_eff×n_eff corner of C, at (i0, jc+j0), is inside C, and no
+                            // other task writes it (tasks own disjoint strip×panel rectangles, and
+                            // C is injective when parallel).
+                            unsafe {
+                                ukr(
+                                    kc,
+                                    ap,
+                                    bpack.get().add(jp * nr * kc),
+                                    c.get().add(i0 * c.rs + (jc + j0) * c.cs),
+                                    c.rs,
+                                    c.cs,
+                                    m_eff,
+                                    nr.min(nc - j0),
+                                    alpha,
+                                    beta_eff,
+                                )
+                            };
+                        }
                     }
+                    s0 = s1;
                 }
             });
         }

@@ -112,6 +112,7 @@ fn check<T: Conv>(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn all_f32(m: usize, n: usize, k: usize, alpha: f64, beta: f64, la: Lay, lb: Lay, lc: Lay, nan_c: bool) {
     for kern in f32_kernels() {
         check::<f32>(&kern, m, n, k, alpha, beta, la, lb, lc, nan_c, (m * 1000 + n * 10 + k) as u64);
