@@ -14,7 +14,15 @@ fn mat<T>(data: &[T], offset: usize, rs: usize, cs: usize) -> MatRef<'_, T> {
 
 /// `C = A·B (+ C if accumulate)` skipping empty products (`k == 0` gives `C = 0` or leaves `C`).
 #[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Float>(m: usize, n: usize, k: usize, a: MatRef<T>, b: MatRef<T>, accumulate: bool, c: MatMut<T>) {
+fn gemm_into<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    accumulate: bool,
+    c: MatMut<T>,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -107,7 +115,8 @@ pub(super) fn backward_weight<T: Float>(p: &Conv2dParams, x: &[T], dy: &[T], dw:
     if wl == 0 {
         return;
     }
-    let tasks = if p.flops() < crate::parallel::MIN_PARALLEL_WORK { 1 } else { p.n.min(num_threads()).max(1) };
+    let tasks =
+        if p.flops() < crate::parallel::MIN_PARALLEL_WORK { 1 } else { p.n.min(num_threads()).max(1) };
     if tasks <= 1 {
         weight_images(p, 0..p.n, x, dy, dw);
         return;

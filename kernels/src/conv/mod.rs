@@ -125,10 +125,10 @@ impl Conv2dParams {
                 return Err(format!("conv2d: {name} must be at least 1, got 0"));
             }
         }
-        if self.c_in % self.groups != 0 {
+        if !self.c_in.is_multiple_of(self.groups) {
             return Err(format!("conv2d: groups = {} does not divide c_in = {}", self.groups, self.c_in));
         }
-        if self.c_out % self.groups != 0 {
+        if !self.c_out.is_multiple_of(self.groups) {
             return Err(format!("conv2d: groups = {} does not divide c_out = {}", self.groups, self.c_out));
         }
         for (axis, size, k, p, d) in [
@@ -263,7 +263,13 @@ pub fn conv2d_backward_input<T: Float>(p: &Conv2dParams, w: &[T], dy: &[T], dx: 
 }
 
 /// [`conv2d_backward_input`] with an explicit algorithm.
-pub fn conv2d_backward_input_with<T: Float>(algo: Conv2dAlgo, p: &Conv2dParams, w: &[T], dy: &[T], dx: &mut [T]) {
+pub fn conv2d_backward_input_with<T: Float>(
+    algo: Conv2dAlgo,
+    p: &Conv2dParams,
+    w: &[T],
+    dy: &[T],
+    dx: &mut [T],
+) {
     check_params(p);
     check_len("w", w.len(), p.w_len(), p);
     check_len("dy", dy.len(), p.y_len(), p);

@@ -20,12 +20,15 @@ fn for_each_term(p: &Conv2dParams, mut f: impl FnMut(usize, usize, usize)) {
                     for ci in 0..cpg {
                         for ki in 0..p.kh {
                             for kj in 0..p.kw {
-                                let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0] as isize;
-                                let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1] as isize;
+                                let ih =
+                                    (oh * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0] as isize;
+                                let iw =
+                                    (ow * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1] as isize;
                                 if ih < 0 || iw < 0 || ih >= p.h as isize || iw >= p.w as isize {
                                     continue;
                                 }
-                                let xi = ((ni * p.c_in + g * cpg + ci) * p.h + ih as usize) * p.w + iw as usize;
+                                let xi =
+                                    ((ni * p.c_in + g * cpg + ci) * p.h + ih as usize) * p.w + iw as usize;
                                 let wi = ((co * cpg + ci) * p.kh + ki) * p.kw + kj;
                                 f(xi, wi, yi);
                             }

@@ -3,7 +3,7 @@
 
 use super::reference as r;
 use super::*;
-use crate::testing::{Tolerance, TestRng, assert_close};
+use crate::testing::{TestRng, Tolerance, assert_close};
 use proptest::prelude::*;
 
 #[allow(clippy::too_many_arguments)]
