@@ -2,13 +2,13 @@
 //!
 //! * `conv3x3_n8_c128_32x32`: 3×3, N=8, C 128→128, 32×32, pad 1, f32: forward, backward-input,
 //!   backward-weight (each `2·N·Cout·OH·OW·Cin·9` flops).
-//! * `conv_algo`: forward im2col+GEMM vs direct on small-channel convs (the measurement behind
+//! * `conv_algo`: im2col+GEMM vs direct on small-channel convs (forward; both gradients for depthwise) (the measurement behind
 //!   `Conv2dAlgo::Auto`, documented in `kernels::conv`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kernels::conv::{
-    Conv2dAlgo, Conv2dParams, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    conv2d_forward_with,
+    Conv2dAlgo, Conv2dParams, conv2d_backward_input, conv2d_backward_input_with, conv2d_backward_weight,
+    conv2d_backward_weight_with, conv2d_forward, conv2d_forward_with,
 };
 use kernels::testing::TestRng;
 use std::hint::black_box;
@@ -72,6 +72,19 @@ fn conv_algo(c: &mut Criterion) {
             g.bench_function(format!("{name}/{an}"), |bch| {
                 bch.iter(|| conv2d_forward_with(algo, &p, black_box(&x), &w, None, &mut y))
             });
+        }
+        if name == "depthwise_c64" {
+            let dy = rng.vec_f32(p.y_len());
+            let mut dx = vec![0.0f32; p.x_len()];
+            let mut dw = vec![0.0f32; p.w_len()];
+            for (an, algo) in [("im2col_gemm", Conv2dAlgo::Im2colGemm), ("direct", Conv2dAlgo::Direct)] {
+                g.bench_function(format!("{name}_bwd_input/{an}"), |bch| {
+                    bch.iter(|| conv2d_backward_input_with(algo, &p, black_box(&w), &dy, &mut dx))
+                });
+                g.bench_function(format!("{name}_bwd_weight/{an}"), |bch| {
+                    bch.iter(|| conv2d_backward_weight_with(algo, &p, black_box(&x), &dy, &mut dw))
+                });
+            }
         }
     }
     g.finish();

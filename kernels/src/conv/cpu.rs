@@ -40,6 +40,11 @@ fn gemm_into<T: Float>(
     gemm(m, n, k, T::ONE, a, b, beta, c);
 }
 
+/// Images per parallel task: one task per thread (each reuses one scratch buffer for its images).
+fn images_per_task(n: usize) -> usize {
+    n.div_ceil(n.min(num_threads()).max(1)).max(1)
+}
+
 pub(super) fn forward<T: Float>(p: &Conv2dParams, x: &[T], w: &[T], bias: Option<&[T]>, y: &mut [T]) {
     let pix = p.out_h() * p.out_w();
     let img_y = p.c_out * pix;
@@ -47,17 +52,24 @@ pub(super) fn forward<T: Float>(p: &Conv2dParams, x: &[T], w: &[T], bias: Option
         return;
     }
     let img_x = p.c_in * p.h * p.w;
-    par_chunks_mut(y, img_y, p.flops(), |ni, yi| {
-        forward_image(p, &x[ni * img_x..(ni + 1) * img_x], w, yi);
-        if let Some(b) = bias {
-            for (row, &bv) in yi.chunks_exact_mut(pix).zip(b) {
-                row.iter_mut().for_each(|v| *v += bv);
+    let k = p.cpg() * p.kh * p.kw;
+    let per_task = images_per_task(p.n);
+    par_chunks_mut(y, per_task * img_y, p.flops(), |t, ys| {
+        let mut col = Scratch::<T>::zeros(if p.is_pointwise() { 0 } else { k * pix });
+        for (i, yi) in ys.chunks_exact_mut(img_y).enumerate() {
+            let ni = t * per_task + i;
+            forward_image(p, &x[ni * img_x..(ni + 1) * img_x], w, col.as_mut_slice(), yi);
+            if let Some(b) = bias {
+                for (row, &bv) in yi.chunks_exact_mut(pix).zip(b) {
+                    row.iter_mut().for_each(|v| *v += bv);
+                }
             }
         }
     });
 }
 
-fn forward_image<T: Float>(p: &Conv2dParams, xi: &[T], w: &[T], yi: &mut [T]) {
+/// One image: `yi [c_out, pix]` (overwritten); `col` is `k × pix` scratch (unused for 1×1).
+fn forward_image<T: Float>(p: &Conv2dParams, xi: &[T], w: &[T], col: &mut [T], yi: &mut [T]) {
     let pix = p.out_h() * p.out_w();
     let hw = p.h * p.w;
     let (cpg, opg) = (p.cpg(), p.opg());
@@ -69,8 +81,6 @@ fn forward_image<T: Float>(p: &Conv2dParams, xi: &[T], w: &[T], yi: &mut [T]) {
         }
         return;
     }
-    let mut col = Scratch::<T>::zeros(k * pix);
-    let col = col.as_mut_slice();
     for g in 0..p.groups {
         im2col(p, &xi[g * cpg * hw..(g + 1) * cpg * hw], col);
         let c = MatMut { data: &mut *yi, offset: g * opg * pix, rs: pix, cs: 1 };
@@ -86,28 +96,38 @@ pub(super) fn backward_input<T: Float>(p: &Conv2dParams, w: &[T], dy: &[T], dx: 
     }
     let pix = p.out_h() * p.out_w();
     let img_y = p.c_out * pix;
-    let (cpg, opg) = (p.cpg(), p.opg());
-    let k = cpg * p.kh * p.kw;
-    par_chunks_mut(dx, img_x, p.flops(), |ni, dxi| {
-        let dyi = &dy[ni * img_y..(ni + 1) * img_y];
-        if p.is_pointwise() {
-            for g in 0..p.groups {
-                // dx[n, g] (cpg × hw) = w_gᵀ (cpg × opg) · dy[n, g] (opg × hw)
-                let c = MatMut { data: &mut *dxi, offset: g * cpg * hw, rs: hw, cs: 1 };
-                gemm_into(cpg, hw, opg, mat(w, g * opg * k, 1, k), mat(dyi, g * opg * pix, pix, 1), false, c);
-            }
-            return;
-        }
-        dxi.fill(T::ZERO);
-        let mut col = Scratch::<T>::zeros(k * pix);
-        let col = col.as_mut_slice();
-        for g in 0..p.groups {
-            // dcol (k × pix) = w_gᵀ (k × opg) · dy[n, g] (opg × pix)
-            let c = MatMut { data: &mut *col, offset: 0, rs: pix, cs: 1 };
-            gemm_into(k, pix, opg, mat(w, g * opg * k, 1, k), mat(dyi, g * opg * pix, pix, 1), false, c);
-            col2im(p, col, &mut dxi[g * cpg * hw..(g + 1) * cpg * hw]);
+    let k = p.cpg() * p.kh * p.kw;
+    let per_task = images_per_task(p.n);
+    par_chunks_mut(dx, per_task * img_x, p.flops(), |t, dxs| {
+        let mut col = Scratch::<T>::zeros(if p.is_pointwise() { 0 } else { k * pix });
+        for (i, dxi) in dxs.chunks_exact_mut(img_x).enumerate() {
+            let ni = t * per_task + i;
+            backward_input_image(p, w, &dy[ni * img_y..(ni + 1) * img_y], col.as_mut_slice(), dxi);
         }
     });
+}
+
+/// One image: `dxi [c_in, hw]` (overwritten) from `dyi [c_out, pix]`; `col` is `k × pix` scratch.
+fn backward_input_image<T: Float>(p: &Conv2dParams, w: &[T], dyi: &[T], col: &mut [T], dxi: &mut [T]) {
+    let hw = p.h * p.w;
+    let pix = p.out_h() * p.out_w();
+    let (cpg, opg) = (p.cpg(), p.opg());
+    let k = cpg * p.kh * p.kw;
+    if p.is_pointwise() {
+        for g in 0..p.groups {
+            // dx[n, g] (cpg × hw) = w_gᵀ (cpg × opg) · dy[n, g] (opg × hw)
+            let c = MatMut { data: &mut *dxi, offset: g * cpg * hw, rs: hw, cs: 1 };
+            gemm_into(cpg, hw, opg, mat(w, g * opg * k, 1, k), mat(dyi, g * opg * pix, pix, 1), false, c);
+        }
+        return;
+    }
+    dxi.fill(T::ZERO);
+    for g in 0..p.groups {
+        // dcol (k × pix) = w_gᵀ (k × opg) · dy[n, g] (opg × pix)
+        let c = MatMut { data: &mut *col, offset: 0, rs: pix, cs: 1 };
+        gemm_into(k, pix, opg, mat(w, g * opg * k, 1, k), mat(dyi, g * opg * pix, pix, 1), false, c);
+        col2im(p, col, &mut dxi[g * cpg * hw..(g + 1) * cpg * hw]);
+    }
 }
 
 pub(super) fn backward_weight<T: Float>(p: &Conv2dParams, x: &[T], dy: &[T], dw: &mut [T]) {
