@@ -7,8 +7,39 @@ use super::im2col::Tap;
 use crate::Float;
 use crate::parallel::par_chunks_mut;
 
+/// Defines `$name`, which runs `$body` (an `#[inline(always)]` fn) compiled for AVX-512 or AVX2+FMA
+/// when the CPU has them (picked at run time), else for the baseline target. The workspace builds for
+/// baseline x86-64 (SSE2), so without this the row loops would vectorise only 4 wide.
+macro_rules! multiversion {
+    ($name:ident, $body:ident, ($($arg:ident : $ty:ty),*)) => {
+        fn $name<T: Float>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512<T: Float>($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<T: Float>($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+                    // SAFETY: the features `avx512` is compiled for were detected on this CPU just above;
+                    // the body itself is safe code (bounds-checked slices).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: AVX2 and FMA were detected on this CPU just above; the body is safe code.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// `Σ a[i]·b[i]` with 8 independent accumulators (vectorises; also a shorter rounding chain).
-#[inline]
+#[inline(always)]
 pub(super) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -48,9 +79,25 @@ pub(super) fn forward<T: Float>(p: &Conv2dParams, x: &[T], w: &[T], bias: Option
     if pix == 0 || y.is_empty() {
         return;
     }
+    par_chunks_mut(y, pix, p.flops(), |plane_idx, yp| forward_plane(p, x, w, bias, plane_idx, yp));
+}
+
+multiversion!(forward_plane, forward_plane_body, (p: &Conv2dParams, x: &[T], w: &[T], bias: Option<&[T]>, plane_idx: usize, yp: &mut [T]));
+
+/// `y[n, co]` for `plane_idx = n·c_out + co` (overwritten).
+#[inline(always)]
+fn forward_plane_body<T: Float>(
+    p: &Conv2dParams,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    plane_idx: usize,
+    yp: &mut [T],
+) {
+    let ow_len = p.out_w();
     let (hw, cpg, opg, kk) = (p.h * p.w, p.cpg(), p.opg(), p.kh * p.kw);
     let sw = p.stride[1];
-    par_chunks_mut(y, pix, p.flops(), |plane_idx, yp| {
+    {
         let (ni, co) = (plane_idx / p.c_out, plane_idx % p.c_out);
         let g = co / opg;
         yp.fill(bias.map_or(T::ZERO, |b| b[co]));
@@ -82,7 +129,7 @@ pub(super) fn forward<T: Float>(p: &Conv2dParams, x: &[T], w: &[T], bias: Option
                 }
             }
         }
-    });
+    }
 }
 
 /// One input-gradient plane `dx[n, ci]` per task (gathers from the `opg` output channels of its group).
@@ -91,11 +138,19 @@ pub(super) fn backward_input<T: Float>(p: &Conv2dParams, w: &[T], dy: &[T], dx: 
     if hw == 0 || dx.is_empty() {
         return;
     }
-    let (oh_len, ow_len) = (p.out_h(), p.out_w());
-    let pix = oh_len * ow_len;
+    par_chunks_mut(dx, hw, p.flops(), |plane_idx, dxp| backward_input_plane(p, w, dy, plane_idx, dxp));
+}
+
+multiversion!(backward_input_plane, backward_input_plane_body, (p: &Conv2dParams, w: &[T], dy: &[T], plane_idx: usize, dxp: &mut [T]));
+
+/// `dx[n, ci]` for `plane_idx = n·c_in + ci` (overwritten).
+#[inline(always)]
+fn backward_input_plane_body<T: Float>(p: &Conv2dParams, w: &[T], dy: &[T], plane_idx: usize, dxp: &mut [T]) {
+    let ow_len = p.out_w();
+    let pix = p.out_h() * ow_len;
     let (cpg, opg, kk) = (p.cpg(), p.opg(), p.kh * p.kw);
     let sw = p.stride[1];
-    par_chunks_mut(dx, hw, p.flops(), |plane_idx, dxp| {
+    {
         let (ni, ci) = (plane_idx / p.c_in, plane_idx % p.c_in);
         let (g, cl) = (ci / cpg, ci % cpg);
         dxp.fill(T::ZERO);
@@ -127,21 +182,29 @@ pub(super) fn backward_input<T: Float>(p: &Conv2dParams, w: &[T], dy: &[T], dx: 
                 }
             }
         }
-    });
+    }
 }
 
 /// One output channel's weights `dw[co]` per task (reduces over all images and pixels).
 pub(super) fn backward_weight<T: Float>(p: &Conv2dParams, x: &[T], dy: &[T], dw: &mut [T]) {
-    let (cpg, opg, kk) = (p.cpg(), p.opg(), p.kh * p.kw);
-    let per_co = cpg * kk;
+    let per_co = p.cpg() * p.kh * p.kw;
     if per_co == 0 || dw.is_empty() {
         return;
     }
-    let (oh_len, ow_len) = (p.out_h(), p.out_w());
-    let pix = oh_len * ow_len;
+    par_chunks_mut(dw, per_co, p.flops(), |co, dwc| backward_weight_channel(p, x, dy, co, dwc));
+}
+
+multiversion!(backward_weight_channel, backward_weight_channel_body, (p: &Conv2dParams, x: &[T], dy: &[T], co: usize, dwc: &mut [T]));
+
+/// `dw[co]` (`[cpg, kh, kw]`, overwritten).
+#[inline(always)]
+fn backward_weight_channel_body<T: Float>(p: &Conv2dParams, x: &[T], dy: &[T], co: usize, dwc: &mut [T]) {
+    let (cpg, opg) = (p.cpg(), p.opg());
+    let ow_len = p.out_w();
+    let pix = p.out_h() * ow_len;
     let hw = p.h * p.w;
     let sw = p.stride[1];
-    par_chunks_mut(dw, per_co, p.flops(), |co, dwc| {
+    {
         let g = co / opg;
         for ci in 0..cpg {
             for ki in 0..p.kh {
@@ -171,5 +234,5 @@ pub(super) fn backward_weight<T: Float>(p: &Conv2dParams, x: &[T], dy: &[T], dw:
                 }
             }
         }
-    });
+    }
 }
