@@ -56,6 +56,8 @@ fn conv3x3(c: &mut Criterion) {
 fn conv_algo(c: &mut Criterion) {
     let cases = [
         ("depthwise_c64", p3x3(8, 64, 64, 32, 64)),
+        ("groups32_c64", p3x3(8, 64, 64, 32, 32)),
+        ("groups32_c64_c128", p3x3(8, 64, 128, 32, 32)),
         ("groups16_c64", p3x3(8, 64, 64, 32, 16)),
         ("c3_to_c32", p3x3(8, 3, 32, 32, 1)),
         ("c32_to_c32", p3x3(8, 32, 32, 32, 1)),

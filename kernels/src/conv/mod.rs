@@ -23,7 +23,7 @@
 //! * **1×1, stride 1, no padding**: `x[n, g]` already *is* the column matrix, so no im2col/col2im;
 //!   every GEMM reads and writes the caller's buffers directly.
 //! * **direct** (shift-and-accumulate over whole output rows, no scratch): used when the GEMM would be
-//!   degenerate, i.e. tiny channels per group such as depthwise convs (see [`Conv2dAlgo::Auto`]).
+//!   degenerate, i.e. tiny channel groups such as depthwise convs (see [`Conv2dAlgo::Auto`]).
 //!
 //! Images are processed in parallel (`kernels::parallel`) when `n > 1`; the weight gradient gives each
 //! task its own partial `dw` and sums them at the end. Every GEMM is a whole `(group, image)` product,
@@ -31,25 +31,35 @@
 //!
 //! # Choosing im2col+GEMM vs direct (measured)
 //!
-//! Criterion group `conv_algo` in `benches/benches/conv.rs`, f32, N=8, 32×32, 3×3, pad 1, on the 2-core
-//! AVX-512 dev box shared with other builds (noisy, ±20 %), with the *placeholder triple-loop GEMM*
-//! (see the report in the commit log; numbers below are forward GFLOP/s):
+//! Criterion group `conv_algo` in `benches/benches/conv.rs`: f32, N=8, 32×32, 3×3, pad 1, GFLOP/s, on
+//! the 2-core AVX-512 dev box shared with four other builds (load average 4–10, so ±30 %; ranges are
+//! repeated runs). "placeholder" is this branch's triple-loop GEMM; "packed" is the GEMM helper's
+//! packed AVX-512 GEMM (branch `wip-gemm`, commit 7c3e8c1) dropped into a scratch copy of this tree
+//! for the measurement only. Forward unless noted.
 //!
-//! | conv | im2col+GEMM | direct |
-//! |---|---|---|
-//! | depthwise C=64 | 0.36 | 2.9 |
-//! | groups=16, C=64 (cpg=opg=4) | 0.9 | 3.3 |
-//! | C 3→32 (first layer) | 0.9 | 3.6 |
-//! | C 32→32 | 1.0 | 3.4 |
+//! | conv | cpg·opg | placeholder: im2col / direct | packed: im2col / direct |
+//! |---|---|---|---|
+//! | depthwise C=64 | 1 | 1.2 / 8.7 | 2.7–5.9 / 11–17 |
+//! | depthwise C=64, input grad | 1 | 1.4 / 8.1 | 7.2 / 20.6 |
+//! | depthwise C=64, weight grad | 1 | 2.1 / 6.2 | 2.2 / 20.1 |
+//! | groups 32, C 64→64 (cpg = opg = 2) | 4 | – | 4.8–7.0 / 9.7–15 |
+//! | groups 32, C 64→128 (cpg 2, opg 4) | 8 | – | 13.7 / 10.6 |
+//! | groups 16, C 64→64 (cpg = opg = 4) | 16 | 1.5 / 11.1 | 14.6–23.4 / 11.1–12.6 |
+//! | C 3→32 | 96 | 3.0 / 11.7 | 78.9 / 12.7 |
+//! | C 32→32 | 1024 | 2.9 / 27.7 | 49.8 / 16.4 |
 //!
-//! The direct kernel streams one output plane per (image, out channel) and does `cpg·kh·kw`
-//! vectorised row passes over it, so its rate is bounded by L1 bandwidth (~3–4 GFLOP/s here) whatever
-//! the channel count; a packed, register-tiled GEMM reaches tens of GFLOP/s per core once `m = opg`
-//! and `k = cpg·kh·kw` are both moderately large, but gains nothing when `m` is 1–2 (depthwise) since
-//! it becomes a matrix-vector product streaming the whole col matrix. `Auto` therefore takes the
-//! direct path only when `opg · cpg ≤ 16` (depthwise, and groups of ≤ 4 channels), where the GEMM is
-//! memory bound regardless of its implementation; with the placeholder GEMM direct also wins at larger
-//! channel counts, but that is an artefact of the triple loop and is deliberately not used.
+//! The direct kernel (row loops multiversioned for AVX-512 / AVX2) streams each output plane once per
+//! `(in channel, tap)`, so it runs at L1 bandwidth (~10–20 GFLOP/s here) whatever the channel count.
+//! im2col + packed GEMM wins as soon as the GEMM has some `m = opg` and `k = cpg·kh·kw` to block
+//! over (crossover between cpg·opg = 4 and 8), and loses badly when it degenerates into a
+//! matrix-vector product (depthwise). `Auto` therefore takes the direct path iff `cpg · opg ≤ 4`.
+//! With the placeholder GEMM direct wins everywhere, an artefact of the triple loop that is
+//! deliberately ignored.
+//!
+//! Big conv (3×3, N=8, C 128→128, 32×32, pad 1, criterion group `conv3x3_n8_c128_32x32`), GFLOP/s:
+//! placeholder GEMM: forward 0.16, input grad 1.07, weight grad 1.30; packed GEMM: forward 64.5,
+//! input grad 121, weight grad 83, against 72–85 for the bare GEMM of the forward's shape
+//! (128×1024×1152, ×8) in the same run.
 
 mod cpu;
 mod direct;
@@ -189,7 +199,7 @@ impl Conv2dParams {
 /// Which algorithm a convolution uses (the plain entry points use [`Conv2dAlgo::Auto`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Conv2dAlgo {
-    /// Direct when `opg · cpg ≤ 16` (depthwise and tiny groups), else im2col + GEMM (with the no-copy
+    /// Direct when `cpg · opg ≤ 4` (depthwise and tiny groups), else im2col + GEMM (with the no-copy
     /// path for 1×1 stride-1 unpadded convs). See the measurements in the module docs.
     Auto,
     /// im2col + GEMM (1×1 stride-1 unpadded convs skip the im2col).
@@ -202,7 +212,7 @@ impl Conv2dAlgo {
     fn resolve(self, p: &Conv2dParams) -> Conv2dAlgo {
         match self {
             Conv2dAlgo::Auto => {
-                if p.opg() * p.cpg() <= 16 {
+                if p.opg() * p.cpg() <= 4 {
                     Conv2dAlgo::Direct
                 } else {
                     Conv2dAlgo::Im2colGemm
