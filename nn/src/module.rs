@@ -109,6 +109,7 @@ macro_rules! impl_module {
                 $($( if let Some(m) = &mut self.$o { m.visit_mut(&$crate::join(prefix, stringify!($o)), f); } )*)?
             }
             fn set_training(&mut self, training: bool) {
+                let _ = training;
                 $( self.$c.set_training(training); )*
                 $($( if let Some(m) = &mut self.$o { m.set_training(training); } )*)?
             }

@@ -14,7 +14,7 @@ pub struct GroupNorm {
 impl GroupNorm {
     /// Errors (naming the numbers) when `channels` is not a multiple of `groups`.
     pub fn new(init: &mut Init, groups: usize, channels: usize) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(crate::Error::Config(format!("GroupNorm: {channels} channels are not divisible into {groups} groups")));
         }
         Ok(Self { weight: Param::new(init.ones(&[channels])), bias: Param::new(init.zeros(&[channels])), groups, eps: 1e-5 })
