@@ -1,1 +1,190 @@
-//! norm kernels (being written).
+//! Group norm and layer norm, forward and backward, with optional per-channel / per-column affine.
+//!
+//! Statistics: blocked shifted two-pass moments merged with Chan's formula in f64
+//! (`reduce::simd::moments`): each 256-element block is read from memory once (its second read hits
+//! L1), so the forward reads `x` from memory once for the statistics, re-reads it from cache (a group
+//! of (8,128,32,32)/32 is 16 KiB) to normalise, and writes `y` once. Chosen over Welford (a division per
+//! element) and over one-pass `E[x²] − E[x]²` (destroyed by cancellation when `|mean| ≫ std`, e.g.
+//! `x = 1e4 + noise`). The variance is the biased one (divide by the group size), `eps` is added to it,
+//! `rstd = 1/sqrt(var + eps)` (computed in f64), like PyTorch.
+//!
+//! Large offsets: the mean is kept as `hi + lo` in `T` so `(x − hi) − lo` is accurate; the backward
+//! recomputes the exact mean's low part from `x` (`Σ(x − mean_saved)/M`, fused into its first pass), so
+//! the f32-rounded saved mean costs no accuracy either.
+//!
+//! Backward (`M` = elements per group / row, `x̂ = (x − μ)·rstd`, `g` = gamma or 1):
+//! `dx = rstd·(g·dy − mean(g·dy) − x̂·mean(g·dy·x̂))`, `dgamma = Σ dy·x̂`, `dbeta = Σ dy`, computed from
+//! per-channel sums `Σdy`, `Σdy·(x − μ)` (one pass over x, dy, in `T` lanes flushed to f64 every 256
+//! elements) and a second pass writing dx. Parallel over (n, group) / blocks of rows; the split depends
+//! only on the shapes, so results do not depend on the thread count.
+
+mod cpu;
+#[cfg(test)]
+pub(crate) mod reference;
+#[cfg(test)]
+mod tests;
+
+use crate::Float;
+
+fn check_affine<T>(what: &str, name: &str, v: Option<&[T]>, len: usize) {
+    if let Some(v) = v {
+        assert_eq!(v.len(), len, "{what}: {name} has {} elements, expected {len}", v.len());
+    }
+}
+
+/// Group norm forward.
+///
+/// `x`, `y`: contiguous `[n, c, spatial]`; `groups` divides `c`; each group of `c/groups` channels of one
+/// sample is normalised with its own mean and biased variance (`eps` added to the variance), then
+/// `y = x̂·gamma[ch] + beta[ch]` when the affine parameters are given (`gamma`, `beta`: `[c]`; a missing one
+/// means 1 / 0). `y` is overwritten. `mean`, `rstd`: `[n * groups]`, overwritten with each group's mean
+/// and `1/sqrt(var + eps)` (saved for the backward). An empty group (`spatial == 0`) gets mean 0 and
+/// rstd `1/sqrt(eps)`.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_forward<T: Float>(
+    n: usize,
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    eps: T,
+    x: &[T],
+    gamma: Option<&[T]>,
+    beta: Option<&[T]>,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+) {
+    const W: &str = "group_norm_forward";
+    assert!(groups > 0 && c % groups == 0, "{W}: groups {groups} must divide c {c}");
+    let len = n * c * spatial;
+    assert_eq!(
+        x.len(),
+        len,
+        "{W}: x has {} elements, [n={n}, c={c}, spatial={spatial}] needs {len}",
+        x.len()
+    );
+    assert_eq!(y.len(), len, "{W}: y has {} elements, expected {len}", y.len());
+    assert_eq!(
+        mean.len(),
+        n * groups,
+        "{W}: mean has {} elements, expected n*groups = {}",
+        mean.len(),
+        n * groups
+    );
+    assert_eq!(
+        rstd.len(),
+        n * groups,
+        "{W}: rstd has {} elements, expected n*groups = {}",
+        rstd.len(),
+        n * groups
+    );
+    check_affine(W, "gamma", gamma, c);
+    check_affine(W, "beta", beta, c);
+    cpu::group_norm_forward(c, spatial, groups, eps, x, gamma, beta, y, mean, rstd);
+}
+
+/// Group norm backward.
+///
+/// Inputs as in [`group_norm_forward`] (`x`, `dy`: `[n, c, spatial]`; `mean`, `rstd`: `[n * groups]` from
+/// the forward; `gamma`: `[c]` or `None` for 1). `dx` (`[n, c, spatial]`) is overwritten; `dgamma`,
+/// `dbeta` (`[c]`) are overwritten when given (not accumulated).
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_backward<T: Float>(
+    n: usize,
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    x: &[T],
+    gamma: Option<&[T]>,
+    mean: &[T],
+    rstd: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    dgamma: Option<&mut [T]>,
+    dbeta: Option<&mut [T]>,
+) {
+    const W: &str = "group_norm_backward";
+    assert!(groups > 0 && c % groups == 0, "{W}: groups {groups} must divide c {c}");
+    let len = n * c * spatial;
+    assert_eq!(
+        x.len(),
+        len,
+        "{W}: x has {} elements, [n={n}, c={c}, spatial={spatial}] needs {len}",
+        x.len()
+    );
+    assert_eq!(dy.len(), len, "{W}: dy has {} elements, expected {len}", dy.len());
+    assert_eq!(dx.len(), len, "{W}: dx has {} elements, expected {len}", dx.len());
+    assert_eq!(
+        mean.len(),
+        n * groups,
+        "{W}: mean has {} elements, expected n*groups = {}",
+        mean.len(),
+        n * groups
+    );
+    assert_eq!(
+        rstd.len(),
+        n * groups,
+        "{W}: rstd has {} elements, expected n*groups = {}",
+        rstd.len(),
+        n * groups
+    );
+    check_affine(W, "gamma", gamma, c);
+    check_affine(W, "dgamma", dgamma.as_deref(), c);
+    check_affine(W, "dbeta", dbeta.as_deref(), c);
+    cpu::group_norm_backward(n, c, spatial, groups, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/// Layer norm forward: normalises each row of a contiguous `[rows, cols]` `x` (biased variance, `eps`
+/// added to it), then `y = x̂·gamma[j] + beta[j]` (`gamma`, `beta`: `[cols]`, optional). `y` is
+/// overwritten; `mean`, `rstd` (`[rows]`) are overwritten with each row's mean and `1/sqrt(var + eps)`.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_forward<T: Float>(
+    rows: usize,
+    cols: usize,
+    eps: T,
+    x: &[T],
+    gamma: Option<&[T]>,
+    beta: Option<&[T]>,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+) {
+    const W: &str = "layer_norm_forward";
+    let len = rows * cols;
+    assert_eq!(x.len(), len, "{W}: x has {} elements, [rows={rows}, cols={cols}] needs {len}", x.len());
+    assert_eq!(y.len(), len, "{W}: y has {} elements, expected {len}", y.len());
+    assert_eq!(mean.len(), rows, "{W}: mean has {} elements, expected rows = {rows}", mean.len());
+    assert_eq!(rstd.len(), rows, "{W}: rstd has {} elements, expected rows = {rows}", rstd.len());
+    check_affine(W, "gamma", gamma, cols);
+    check_affine(W, "beta", beta, cols);
+    cpu::layer_norm_forward(rows, cols, eps, x, gamma, beta, y, mean, rstd);
+}
+
+/// Layer norm backward. `x`, `dy`: `[rows, cols]`; `mean`, `rstd`: `[rows]` from the forward; `gamma`:
+/// `[cols]` or `None`. `dx` (`[rows, cols]`) is overwritten; `dgamma`, `dbeta` (`[cols]`) are overwritten
+/// when given.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_backward<T: Float>(
+    rows: usize,
+    cols: usize,
+    x: &[T],
+    gamma: Option<&[T]>,
+    mean: &[T],
+    rstd: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    dgamma: Option<&mut [T]>,
+    dbeta: Option<&mut [T]>,
+) {
+    const W: &str = "layer_norm_backward";
+    let len = rows * cols;
+    assert_eq!(x.len(), len, "{W}: x has {} elements, [rows={rows}, cols={cols}] needs {len}", x.len());
+    assert_eq!(dy.len(), len, "{W}: dy has {} elements, expected {len}", dy.len());
+    assert_eq!(dx.len(), len, "{W}: dx has {} elements, expected {len}", dx.len());
+    assert_eq!(mean.len(), rows, "{W}: mean has {} elements, expected rows = {rows}", mean.len());
+    assert_eq!(rstd.len(), rows, "{W}: rstd has {} elements, expected rows = {rows}", rstd.len());
+    check_affine(W, "gamma", gamma, cols);
+    check_affine(W, "dgamma", dgamma.as_deref(), cols);
+    check_affine(W, "dbeta", dbeta.as_deref(), cols);
+    cpu::layer_norm_backward(rows, cols, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
