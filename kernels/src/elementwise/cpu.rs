@@ -10,7 +10,13 @@ use crate::StridedLayout;
 
 #[track_caller]
 fn check_input(name: &str, len: usize, l: &StridedLayout) {
-    assert_eq!(l.strides.len(), l.shape.len(), "{name}: layout has {} strides for rank {}", l.strides.len(), l.shape.len());
+    assert_eq!(
+        l.strides.len(),
+        l.shape.len(),
+        "{name}: layout has {} strides for rank {}",
+        l.strides.len(),
+        l.shape.len()
+    );
     let need = l.required_len();
     assert!(len >= need, "{name}: buffer has {len} elements, layout {:?} needs {need}", l);
 }
@@ -58,8 +64,15 @@ where
 
 /// `dst[i] = f(a[la(i)], b[lb(i)])`; `la` and `lb` have the same shape.
 #[track_caller]
-pub(crate) fn map2<A, B, U, F>(a: &[A], la: &StridedLayout, b: &[B], lb: &StridedLayout, dst: &mut [U], cost: usize, f: F)
-where
+pub(crate) fn map2<A, B, U, F>(
+    a: &[A],
+    la: &StridedLayout,
+    b: &[B],
+    lb: &StridedLayout,
+    dst: &mut [U],
+    cost: usize,
+    f: F,
+) where
     A: Copy + Send + Sync,
     B: Copy + Send + Sync,
     U: Copy + Send,
@@ -126,7 +139,13 @@ pub(crate) fn map3<A, B, C, U, F>(
     U: Copy + Send,
     F: Fn(A, B, C) -> U + Sync + Send,
 {
-    assert!(la.shape == lb.shape && la.shape == lc.shape, "map3: operand shapes differ: {:?}, {:?}, {:?}", la.shape, lb.shape, lc.shape);
+    assert!(
+        la.shape == lb.shape && la.shape == lc.shape,
+        "map3: operand shapes differ: {:?}, {:?}, {:?}",
+        la.shape,
+        lb.shape,
+        lc.shape
+    );
     check_input("a", a.len(), la);
     check_input("b", b.len(), lb);
     check_input("c", c.len(), lc);
@@ -140,7 +159,9 @@ pub(crate) fn map3<A, B, C, U, F>(
             let d = &mut chunk[pos..pos + run];
             pos += run;
             if sa == 1 && sb == 1 && sc == 1 {
-                for (((y, &x), &z), &w) in d.iter_mut().zip(&a[oa..oa + run]).zip(&b[ob..ob + run]).zip(&c[oc..oc + run]) {
+                for (((y, &x), &z), &w) in
+                    d.iter_mut().zip(&a[oa..oa + run]).zip(&b[ob..ob + run]).zip(&c[oc..oc + run])
+                {
                     *y = f(x, z, w);
                 }
             } else {

@@ -11,12 +11,17 @@
 //! `erf` (and so exact GELU) are evaluated in f64 and rounded to `T`. NaN inputs propagate through
 //! every op (including `Relu`, `Clamp`, `Sign`, `Maximum`, `Minimum`).
 
-mod cpu;
+pub(crate) mod cpu;
 pub(crate) mod iter;
 mod math;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+/// Test helpers shared with the layout tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::random_view;
+}
 
 use crate::{Float, StridedLayout};
 pub use math::erf;
@@ -97,7 +102,13 @@ pub enum CmpOp {
 /// Rough scalar-op cost per element, for the parallel threshold.
 fn unary_cost(op: UnaryOp) -> usize {
     match op {
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sqr | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Affine { .. } | UnaryOp::Clamp { .. } => 1,
+        UnaryOp::Neg
+        | UnaryOp::Abs
+        | UnaryOp::Sqr
+        | UnaryOp::Relu
+        | UnaryOp::Sign
+        | UnaryOp::Affine { .. }
+        | UnaryOp::Clamp { .. } => 1,
         UnaryOp::Recip | UnaryOp::Sqrt | UnaryOp::Rsqrt => 4,
         UnaryOp::Gelu | UnaryOp::Erf => 60,
         _ => 20,
@@ -109,27 +120,90 @@ fn unary_cost(op: UnaryOp) -> usize {
 macro_rules! dispatch_unary {
     ($op:expr, $o:ident => $body:expr) => {
         match $op {
-            UnaryOp::Neg => { let $o = UnaryOp::Neg; $body }
-            UnaryOp::Abs => { let $o = UnaryOp::Abs; $body }
-            UnaryOp::Exp => { let $o = UnaryOp::Exp; $body }
-            UnaryOp::Log => { let $o = UnaryOp::Log; $body }
-            UnaryOp::Sqrt => { let $o = UnaryOp::Sqrt; $body }
-            UnaryOp::Rsqrt => { let $o = UnaryOp::Rsqrt; $body }
-            UnaryOp::Sqr => { let $o = UnaryOp::Sqr; $body }
-            UnaryOp::Recip => { let $o = UnaryOp::Recip; $body }
-            UnaryOp::Tanh => { let $o = UnaryOp::Tanh; $body }
-            UnaryOp::Sigmoid => { let $o = UnaryOp::Sigmoid; $body }
-            UnaryOp::Silu => { let $o = UnaryOp::Silu; $body }
-            UnaryOp::Gelu => { let $o = UnaryOp::Gelu; $body }
-            UnaryOp::GeluTanh => { let $o = UnaryOp::GeluTanh; $body }
-            UnaryOp::Relu => { let $o = UnaryOp::Relu; $body }
-            UnaryOp::Sin => { let $o = UnaryOp::Sin; $body }
-            UnaryOp::Cos => { let $o = UnaryOp::Cos; $body }
-            UnaryOp::Erf => { let $o = UnaryOp::Erf; $body }
-            UnaryOp::Sign => { let $o = UnaryOp::Sign; $body }
-            UnaryOp::Powf(e) => { let $o = UnaryOp::Powf(e); $body }
-            UnaryOp::Affine { mul, add } => { let $o = UnaryOp::Affine { mul, add }; $body }
-            UnaryOp::Clamp { min, max } => { let $o = UnaryOp::Clamp { min, max }; $body }
+            UnaryOp::Neg => {
+                let $o = UnaryOp::Neg;
+                $body
+            }
+            UnaryOp::Abs => {
+                let $o = UnaryOp::Abs;
+                $body
+            }
+            UnaryOp::Exp => {
+                let $o = UnaryOp::Exp;
+                $body
+            }
+            UnaryOp::Log => {
+                let $o = UnaryOp::Log;
+                $body
+            }
+            UnaryOp::Sqrt => {
+                let $o = UnaryOp::Sqrt;
+                $body
+            }
+            UnaryOp::Rsqrt => {
+                let $o = UnaryOp::Rsqrt;
+                $body
+            }
+            UnaryOp::Sqr => {
+                let $o = UnaryOp::Sqr;
+                $body
+            }
+            UnaryOp::Recip => {
+                let $o = UnaryOp::Recip;
+                $body
+            }
+            UnaryOp::Tanh => {
+                let $o = UnaryOp::Tanh;
+                $body
+            }
+            UnaryOp::Sigmoid => {
+                let $o = UnaryOp::Sigmoid;
+                $body
+            }
+            UnaryOp::Silu => {
+                let $o = UnaryOp::Silu;
+                $body
+            }
+            UnaryOp::Gelu => {
+                let $o = UnaryOp::Gelu;
+                $body
+            }
+            UnaryOp::GeluTanh => {
+                let $o = UnaryOp::GeluTanh;
+                $body
+            }
+            UnaryOp::Relu => {
+                let $o = UnaryOp::Relu;
+                $body
+            }
+            UnaryOp::Sin => {
+                let $o = UnaryOp::Sin;
+                $body
+            }
+            UnaryOp::Cos => {
+                let $o = UnaryOp::Cos;
+                $body
+            }
+            UnaryOp::Erf => {
+                let $o = UnaryOp::Erf;
+                $body
+            }
+            UnaryOp::Sign => {
+                let $o = UnaryOp::Sign;
+                $body
+            }
+            UnaryOp::Powf(e) => {
+                let $o = UnaryOp::Powf(e);
+                $body
+            }
+            UnaryOp::Affine { mul, add } => {
+                let $o = UnaryOp::Affine { mul, add };
+                $body
+            }
+            UnaryOp::Clamp { min, max } => {
+                let $o = UnaryOp::Clamp { min, max };
+                $body
+            }
         }
     };
 }
@@ -137,13 +211,34 @@ macro_rules! dispatch_unary {
 macro_rules! dispatch_binary {
     ($op:expr, $o:ident => $body:expr) => {
         match $op {
-            BinaryOp::Add => { let $o = BinaryOp::Add; $body }
-            BinaryOp::Sub => { let $o = BinaryOp::Sub; $body }
-            BinaryOp::Mul => { let $o = BinaryOp::Mul; $body }
-            BinaryOp::Div => { let $o = BinaryOp::Div; $body }
-            BinaryOp::Pow => { let $o = BinaryOp::Pow; $body }
-            BinaryOp::Maximum => { let $o = BinaryOp::Maximum; $body }
-            BinaryOp::Minimum => { let $o = BinaryOp::Minimum; $body }
+            BinaryOp::Add => {
+                let $o = BinaryOp::Add;
+                $body
+            }
+            BinaryOp::Sub => {
+                let $o = BinaryOp::Sub;
+                $body
+            }
+            BinaryOp::Mul => {
+                let $o = BinaryOp::Mul;
+                $body
+            }
+            BinaryOp::Div => {
+                let $o = BinaryOp::Div;
+                $body
+            }
+            BinaryOp::Pow => {
+                let $o = BinaryOp::Pow;
+                $body
+            }
+            BinaryOp::Maximum => {
+                let $o = BinaryOp::Maximum;
+                $body
+            }
+            BinaryOp::Minimum => {
+                let $o = BinaryOp::Minimum;
+                $body
+            }
         }
     };
 }
@@ -178,13 +273,27 @@ pub fn unary_backward<T: Float>(op: UnaryOp, x: &[T], layout: &StridedLayout, dy
 ///
 /// `la` and `lb` are already broadcast to the output shape (stride 0 on broadcast dimensions) and
 /// have the same shape (see [`broadcast_layout`]). `dst` is contiguous of that shape, overwritten.
-pub fn binary<T: Float>(op: BinaryOp, a: &[T], la: &StridedLayout, b: &[T], lb: &StridedLayout, dst: &mut [T]) {
+pub fn binary<T: Float>(
+    op: BinaryOp,
+    a: &[T],
+    la: &StridedLayout,
+    b: &[T],
+    lb: &StridedLayout,
+    dst: &mut [T],
+) {
     let cost = if op == BinaryOp::Pow { 20 } else { 1 };
     dispatch_binary!(op, o => cpu::map2(a, la, b, lb, dst, cost, move |x: T, y: T| math::binary_scalar(o, x, y)))
 }
 
 /// `dst = (a op b) as u8` (1 true, 0 false); layouts as in [`binary`], `dst` contiguous, overwritten.
-pub fn compare<T: Float>(op: CmpOp, a: &[T], la: &StridedLayout, b: &[T], lb: &StridedLayout, dst: &mut [u8]) {
+pub fn compare<T: Float>(
+    op: CmpOp,
+    a: &[T],
+    la: &StridedLayout,
+    b: &[T],
+    lb: &StridedLayout,
+    dst: &mut [u8],
+) {
     match op {
         CmpOp::Eq => cpu::map2(a, la, b, lb, dst, 1, |x: T, y: T| math::compare_scalar(CmpOp::Eq, x, y)),
         CmpOp::Ne => cpu::map2(a, la, b, lb, dst, 1, |x: T, y: T| math::compare_scalar(CmpOp::Ne, x, y)),

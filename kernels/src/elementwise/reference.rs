@@ -41,7 +41,9 @@ pub fn unary_f64(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         UnaryOp::Silu => x / (1.0 + (-x).exp()),
         UnaryOp::Gelu => 0.5 * x * (1.0 + erf(x / 2f64.sqrt())),
-        UnaryOp::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh()),
+        UnaryOp::GeluTanh => {
+            0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+        }
         UnaryOp::Relu => {
             if x.is_nan() {
                 x

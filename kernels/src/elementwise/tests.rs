@@ -1,6 +1,6 @@
 use super::reference::{binary_f64, compare_f64, gather, unary_f64};
 use super::*;
-use crate::testing::{Tolerance, TestRng, assert_close};
+use crate::testing::{TestRng, Tolerance, assert_close};
 use proptest::prelude::*;
 
 const ALL_UNARY: [UnaryOp; 21] = [
@@ -27,8 +27,15 @@ const ALL_UNARY: [UnaryOp; 21] = [
     UnaryOp::Clamp { min: -0.5, max: 0.75 },
 ];
 
-const ALL_BINARY: [BinaryOp; 7] =
-    [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum, BinaryOp::Minimum];
+const ALL_BINARY: [BinaryOp; 7] = [
+    BinaryOp::Add,
+    BinaryOp::Sub,
+    BinaryOp::Mul,
+    BinaryOp::Div,
+    BinaryOp::Pow,
+    BinaryOp::Maximum,
+    BinaryOp::Minimum,
+];
 const ALL_CMP: [CmpOp; 6] = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
 
 /// Ops defined only for positive inputs get inputs mapped into [0.1, 3.1].
@@ -87,7 +94,12 @@ fn check_unary<T: Float>(op: UnaryOp, l: &StridedLayout, rng: &mut TestRng, tol:
     let mut dst = vec![T::from_f64(f64::NAN); l.numel()];
     unary(op, &src, l, &mut dst);
     let want: Vec<f64> = gather(&src, l).into_iter().map(|x| unary_f64(op, x)).collect();
-    assert_close(&format!("{op:?} {} layout {l:?}", T::NAME), &dst.iter().map(|v| v.to_f64()).collect::<Vec<_>>(), &want, tol);
+    assert_close(
+        &format!("{op:?} {} layout {l:?}", T::NAME),
+        &dst.iter().map(|v| v.to_f64()).collect::<Vec<_>>(),
+        &want,
+        tol,
+    );
 }
 
 #[test]
@@ -123,7 +135,12 @@ fn erf_known_values() {
     assert_eq!(erf(f64::NEG_INFINITY), -1.0);
     assert!(erf(f64::NAN).is_nan());
     // tiny x: erf(x) ≈ 2x/√π
-    assert_close("erf(1e-10)", &[erf(1e-10)][..], &[1e-10 * std::f64::consts::FRAC_2_SQRT_PI][..], Tolerance::new(1e-15, 0.0));
+    assert_close(
+        "erf(1e-10)",
+        &[erf(1e-10)][..],
+        &[1e-10 * std::f64::consts::FRAC_2_SQRT_PI][..],
+        Tolerance::new(1e-15, 0.0),
+    );
 }
 
 #[test]
@@ -167,7 +184,11 @@ fn unary_special_values() {
         let want: Vec<f64> = x.iter().map(|&v| unary_f64(op, v)).collect();
         for i in 0..x.len() {
             let (a, b) = (y[i], want[i]);
-            assert!((a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-13 * b.abs(), "{op:?}({}) = {a}, want {b}", x[i]);
+            assert!(
+                (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-13 * b.abs(),
+                "{op:?}({}) = {a}, want {b}",
+                x[i]
+            );
         }
     }
 }
@@ -203,18 +224,31 @@ fn large_parallel_paths_match_reference() {
     assert_close("broadcast add", &y, &want, Tolerance::new(6e-8, 0.0));
 }
 
-fn check_binary<T: Float>(op: BinaryOp, la: &StridedLayout, lb: &StridedLayout, rng: &mut TestRng, tol: Tolerance) {
+fn check_binary<T: Float>(
+    op: BinaryOp,
+    la: &StridedLayout,
+    lb: &StridedLayout,
+    rng: &mut TestRng,
+    tol: Tolerance,
+) {
     let pos = op == BinaryOp::Pow;
     let a: Vec<T> = to_t(&buffer_for(rng, la, pos));
     let b: Vec<T> = to_t(&buffer_for(rng, lb, false));
     let mut dst = vec![T::from_f64(f64::NAN); la.numel()];
     binary(op, &a, la, &b, lb, &mut dst);
-    let want: Vec<f64> = gather(&a, la).into_iter().zip(gather(&b, lb)).map(|(x, y)| binary_f64(op, x, y)).collect();
-    assert_close(&format!("{op:?} {} {la:?} {lb:?}", T::NAME), &dst.iter().map(|v| v.to_f64()).collect::<Vec<_>>(), &want, tol);
+    let want: Vec<f64> =
+        gather(&a, la).into_iter().zip(gather(&b, lb)).map(|(x, y)| binary_f64(op, x, y)).collect();
+    assert_close(
+        &format!("{op:?} {} {la:?} {lb:?}", T::NAME),
+        &dst.iter().map(|v| v.to_f64()).collect::<Vec<_>>(),
+        &want,
+        tol,
+    );
     let mut cmp = vec![7u8; la.numel()];
     for cop in ALL_CMP {
         compare(cop, &a, la, &b, lb, &mut cmp);
-        let want: Vec<u8> = gather(&a, la).into_iter().zip(gather(&b, lb)).map(|(x, y)| compare_f64(cop, x, y)).collect();
+        let want: Vec<u8> =
+            gather(&a, la).into_iter().zip(gather(&b, lb)).map(|(x, y)| compare_f64(cop, x, y)).collect();
         assert_eq!(cmp, want, "{cop:?}");
     }
 }
@@ -280,7 +314,8 @@ fn unary_backward_matches_central_differences_f64() {
         unary_backward(op, &x, &l, &dy, &mut dx);
         // central difference, h = 1e-5: truncation h²·f'''/6 ≲ 1e-10·|f'''|, rounding ε/h ≈ 1e-11
         let h = 1e-5;
-        let want: Vec<f64> = (0..n).map(|i| dy[i] * (unary_f64(op, x[i] + h) - unary_f64(op, x[i] - h)) / (2.0 * h)).collect();
+        let want: Vec<f64> =
+            (0..n).map(|i| dy[i] * (unary_f64(op, x[i] + h) - unary_f64(op, x[i] - h)) / (2.0 * h)).collect();
         assert_close(&format!("{op:?} backward vs FD"), &dx, &want, Tolerance::new(1e-7, 1e-8));
         // strided x (every other element of a reversed-order buffer) gives the same gradient
         let mut buf = vec![f64::NAN; 2 * n + 1];
@@ -323,7 +358,10 @@ fn unary_backward_kink_conventions() {
 }
 
 fn arb_shape() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(prop_oneof![3 => 1usize..6, 1 => Just(0usize), 1 => Just(1usize), 1 => 6usize..12], 0..5)
+    prop::collection::vec(
+        prop_oneof![3 => 1usize..6, 1 => Just(0usize), 1 => Just(1usize), 1 => 6usize..12],
+        0..5,
+    )
 }
 
 proptest! {
