@@ -36,19 +36,10 @@ impl<const N: usize> Joint<N> {
         Some(Self { shape: cshape, strides, offsets, numel })
     }
 
-    pub(crate) fn numel(&self) -> usize {
-        self.numel
-    }
-
     /// Strides of the innermost coalesced dimension, per layout (constant within a run).
     pub(crate) fn inner_strides(&self) -> [usize; N] {
         let r = self.shape.len() - 1;
         std::array::from_fn(|j| self.strides[j][r])
-    }
-
-    /// True when after coalescing there is a single dimension (every run is one long loop).
-    pub(crate) fn is_flat(&self) -> bool {
-        self.shape.len() == 1
     }
 
     /// Calls `f(offsets, run_len)` for consecutive runs covering the logical flat range

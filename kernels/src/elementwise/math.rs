@@ -255,26 +255,14 @@ pub(crate) fn binary_scalar<T: Float>(op: BinaryOp, a: T, b: T) -> T {
 /// NaN-propagating maximum (like `torch.maximum`).
 #[inline(always)]
 pub(crate) fn maximum<T: Float>(a: T, b: T) -> T {
-    if a > b {
-        a
-    } else if a.is_nan() {
-        a
-    } else {
-        // b >= a, or b is NaN: either way b.
-        b
-    }
+    // a wins when larger or NaN; otherwise b (b >= a, or b is NaN).
+    if a > b || a.is_nan() { a } else { b }
 }
 
 /// NaN-propagating minimum (like `torch.minimum`).
 #[inline(always)]
 pub(crate) fn minimum<T: Float>(a: T, b: T) -> T {
-    if a < b {
-        a
-    } else if a.is_nan() {
-        a
-    } else {
-        b
-    }
+    if a < b || a.is_nan() { a } else { b }
 }
 
 #[inline(always)]

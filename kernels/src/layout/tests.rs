@@ -76,7 +76,7 @@ fn injectivity_test() {
     use super::copy::is_injective;
     assert!(is_injective(&StridedLayout::contiguous(&[3, 4])));
     assert!(is_injective(&StridedLayout::new(vec![3, 4], vec![1, 3], 0)));
-    assert!(is_injective(&StridedLayout::new(vec![3, 1], vec![0, 0], 0)) == false);
+    assert!(!is_injective(&StridedLayout::new(vec![3, 1], vec![0, 0], 0)));
     assert!(is_injective(&StridedLayout::new(vec![1, 5], vec![0, 2], 0)));
     assert!(!is_injective(&StridedLayout::new(vec![3, 4], vec![2, 1], 0))); // overlapping rows
 }

@@ -9,6 +9,7 @@ fn src_index(o: usize, i: usize, out: usize) -> usize {
     o * i / out
 }
 
+#[allow(clippy::too_many_arguments)]
 #[track_caller]
 fn check(nc: usize, h: usize, w: usize, oh: usize, ow: usize, xl: usize, yl: usize, xn: &str, yn: &str) {
     assert_eq!(xl, nc * h * w, "upsample_nearest2d: {xn} has {xl} elements, expected nc*h*w = {nc}*{h}*{w}");

@@ -64,7 +64,14 @@ fn is_f64<T: Float>() -> bool {
 
 /// Runs `f(block, lanes_out)` per block so each Philox call is shared by the elements of its
 /// block; `per` = elements per block. Parallel over chunks of `out`.
-fn fill_blocks<T: Float>(seed: u64, offset: u64, out: &mut [T], per: u128, cost: usize, f: impl Fn([u32; 4]) -> [T; 4] + Sync + Send) {
+fn fill_blocks<T: Float>(
+    seed: u64,
+    offset: u64,
+    out: &mut [T],
+    per: u128,
+    cost: usize,
+    f: impl Fn([u32; 4]) -> [T; 4] + Sync + Send,
+) {
     let key = key_from_seed(seed);
     let n = out.len();
     let chunk = crate::elementwise::iter::chunk_len(n);
@@ -95,7 +102,9 @@ pub fn fill_uniform<T: Float>(seed: u64, offset: u64, low: T, high: T, out: &mut
             [low + span * u0, low + span * u1, T::ZERO, T::ZERO]
         });
     } else {
-        fill_blocks(seed, offset, out, 4, 8, |x| x.map(|v| low + span * T::from_f64((v >> 8) as f64 * TWO_M24)));
+        fill_blocks(seed, offset, out, 4, 8, |x| {
+            x.map(|v| low + span * T::from_f64((v >> 8) as f64 * TWO_M24))
+        });
     }
 }
 

@@ -26,7 +26,7 @@ pub fn normal_f32_rule(seed: u64, g: u128) -> f64 {
     let u2 = (x[2 * p + 1] >> 8) as f64 / 16_777_216.0;
     let r = (-2.0 * u1.ln()).sqrt();
     let t = 2.0 * std::f64::consts::PI * u2;
-    if l % 2 == 0 { r * t.cos() } else { r * t.sin() }
+    if l.is_multiple_of(2) { r * t.cos() } else { r * t.sin() }
 }
 
 /// Standard normal of global element `g` under the f64 rule.
@@ -38,5 +38,5 @@ pub fn normal_f64_rule(seed: u64, g: u128) -> f64 {
     let u2 = k2 as f64 / 9_007_199_254_740_992.0;
     let r = (-2.0 * u1.ln()).sqrt();
     let t = 2.0 * std::f64::consts::PI * u2;
-    if g % 2 == 0 { r * t.cos() } else { r * t.sin() }
+    if g.is_multiple_of(2) { r * t.cos() } else { r * t.sin() }
 }
