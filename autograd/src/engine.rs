@@ -77,6 +77,9 @@ pub(crate) fn run(root: &Var, grad_root: Tensor, cfg: Run<'_>) -> Result<Gradien
         });
     }
     let order = topo_order(&root.meta);
+    if let Some(m) = order.iter().find(|m| m.grad_fn.as_ref().is_some_and(|g| g.freed.load(Ordering::Relaxed))) {
+        return Err(Error::GraphFreed { op: m.op_name().to_string(), label: m.label() });
+    }
     // which nodes lead to something that wants a gradient (pruning)
     let mut leads: HashMap<VarId, bool> = HashMap::with_capacity(order.len());
     for m in &order {
@@ -172,6 +175,7 @@ pub(crate) fn run(root: &Var, grad_root: Tensor, cfg: Run<'_>) -> Result<Gradien
             );
         }
         if !cfg.retain_graph {
+            gf.freed.store(true, Ordering::Relaxed);
             if let Ok(mut op) = gf.op.lock() {
                 *op = None;
             }

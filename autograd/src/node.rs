@@ -47,6 +47,8 @@ pub struct GradFn {
     /// The rule and its saved tensors; taken (freed) after a backward that does not retain the graph.
     pub(crate) op: Mutex<Option<Box<dyn BackwardOp>>>,
     pub(crate) saved_bytes: usize,
+    /// Set when a backward without `retain_graph` released this node.
+    pub(crate) freed: AtomicBool,
 }
 
 /// Graph metadata shared by all clones of a variable.

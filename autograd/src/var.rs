@@ -57,6 +57,7 @@ impl Var {
             inputs: Mutex::new(inputs.iter().map(|v| v.meta.clone()).collect()),
             op: Mutex::new(Some(Box::new(op))),
             saved_bytes,
+            freed: std::sync::atomic::AtomicBool::new(false),
         };
         let meta = Arc::new(Meta::new(&value, true, Some(grad_fn)));
         Ok(Var { value, meta })

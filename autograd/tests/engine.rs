@@ -205,7 +205,7 @@ fn a_thousand_training_steps_do_not_grow_live_storage() {
     let mut w = Var::leaf(std(&[8, 8], 14));
     let x = Tensor::randn(&[16, 8], 0.0, 1.0, 1, 0, DType::F64).unwrap();
     let target = Tensor::randn(&[16, 8], 0.0, 1.0, 2, 0, DType::F64).unwrap();
-    let mut step = |w: &mut Var| {
+    let step = |w: &mut Var| {
         let xv = Var::constant(x.clone());
         let y = xv.matmul(w).unwrap().tanh().unwrap();
         let loss = y.mse_loss(&Var::constant(target.clone()), autograd::Reduction::Mean).unwrap();

@@ -26,7 +26,7 @@ pub(crate) const LANES: usize = 16;
 pub(crate) const BLOCK: usize = 256;
 
 #[inline(always)]
-fn hsum<T: Float>(acc: [T; LANES]) -> T {
+pub(crate) fn hsum<T: Float>(acc: [T; LANES]) -> T {
     // tree order: 8 + 4 + 2 + 1 adds, keeps the error growth logarithmic
     let mut a = acc;
     let mut w = LANES / 2;
