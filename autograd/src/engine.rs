@@ -77,7 +77,9 @@ pub(crate) fn run(root: &Var, grad_root: Tensor, cfg: Run<'_>) -> Result<Gradien
         });
     }
     let order = topo_order(&root.meta);
-    if let Some(m) = order.iter().find(|m| m.grad_fn.as_ref().is_some_and(|g| g.freed.load(Ordering::Relaxed))) {
+    if let Some(m) =
+        order.iter().find(|m| m.grad_fn.as_ref().is_some_and(|g| g.freed.load(Ordering::Relaxed)))
+    {
         return Err(Error::GraphFreed { op: m.op_name().to_string(), label: m.label() });
     }
     // which nodes lead to something that wants a gradient (pruning)

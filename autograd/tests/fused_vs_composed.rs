@@ -17,9 +17,15 @@ fn all_grads(out: &Var, wrt: &[&Var], seed: u64) -> Vec<Vec<f64>> {
 
 #[test]
 fn attention_equals_composed_matmul_softmax_matmul() {
-    for (b, h, lq, lk, d, dv, masked) in [(2, 2, 5, 7, 4, 3, true), (1, 3, 1, 9, 8, 8, false), (2, 1, 17, 17, 5, 6, true)] {
+    for (b, h, lq, lk, d, dv, masked) in
+        [(2, 2, 5, 7, 4, 3, true), (1, 3, 1, 9, 8, 8, false), (2, 1, 17, 17, 5, 6, true)]
+    {
         let (q0, k0, v0) = (std(&[b, h, lq, d], 1), std(&[b, h, lk, d], 2), std(&[b, h, lk, dv], 3));
-        let mask = Tensor::from_vec((0..b * lk).map(|i| u8::from(!masked || i % 4 != 2)).collect::<Vec<u8>>(), &[b, lk]).unwrap();
+        let mask = Tensor::from_vec(
+            (0..b * lk).map(|i| u8::from(!masked || i % 4 != 2)).collect::<Vec<u8>>(),
+            &[b, lk],
+        )
+        .unwrap();
         let scale = 1.0 / (d as f64).sqrt();
         let (q, k, v) = (Var::leaf(q0.clone()), Var::leaf(k0.clone()), Var::leaf(v0.clone()));
         let fused = Var::attention(&q, &k, &v, Some(&mask), scale).unwrap();
@@ -27,7 +33,11 @@ fn attention_equals_composed_matmul_softmax_matmul() {
         let (q2, k2, v2) = (Var::leaf(q0), Var::leaf(k0), Var::leaf(v0));
         let s = q2.matmul(&k2.transpose(-2, -1).unwrap()).unwrap().mul_scalar(scale).unwrap();
         // masked keys: [B, 1, 1, Lk] broadcast over heads and queries
-        let drop = Tensor::from_vec(mask.to_vec_f64().iter().map(|&m| u8::from(m == 0.0)).collect::<Vec<u8>>(), &[b, lk]).unwrap();
+        let drop = Tensor::from_vec(
+            mask.to_vec_f64().iter().map(|&m| u8::from(m == 0.0)).collect::<Vec<u8>>(),
+            &[b, lk],
+        )
+        .unwrap();
         let s = s.masked_fill(&drop.reshape(&[b, 1, 1, lk]).unwrap(), f64::NEG_INFINITY).unwrap();
         let composed = s.softmax(-1).unwrap().matmul(&v2).unwrap();
 

@@ -37,7 +37,8 @@ const UNARY: [fn(&Var) -> autograd::Result<Var>; 10] = [
     |x| x.erf(),
 ];
 
-const BINARY: [fn(&Var, &Var) -> autograd::Result<Var>; 4] = [|a, b| a.add(b), |a, b| a.sub(b), |a, b| a.mul(b), |a, b| a.div(b)];
+const BINARY: [fn(&Var, &Var) -> autograd::Result<Var>; 4] =
+    [|a, b| a.add(b), |a, b| a.sub(b), |a, b| a.mul(b), |a, b| a.div(b)];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
