@@ -105,7 +105,7 @@ pub fn fma_gflops(threads: usize, iters: usize, reps: usize) -> (&'static str, f
     (isa, best)
 }
 
-/// Median copy bandwidth in GB/s (read + write bytes) of a `bytes`-sized f32 buffer copy, using
+/// Best-of-`reps` copy bandwidth in GB/s (read + write bytes) of a `bytes`-sized f32 buffer copy, using
 /// `threads` chunks in parallel (1 = the calling thread).
 pub fn copy_gbs(bytes: usize, threads: usize, reps: usize) -> f64 {
     let n = bytes / 4;
@@ -122,24 +122,32 @@ pub fn copy_gbs(bytes: usize, threads: usize, reps: usize) -> f64 {
         }
     };
     copy(&mut dst);
-    let t = crate::median_secs(reps, || copy(black_box(&mut dst)));
+    // Best of `reps`: the limit is what the machine can do, not what a busy moment allows.
+    let mut t = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        copy(black_box(&mut dst));
+        t = t.min(s.elapsed().as_secs_f64());
+    }
     black_box(&dst);
     2.0 * (n * 4) as f64 / t / 1e9
 }
 
-/// Measures everything (about 3 s).
+/// Measures everything (about 2 s on an idle machine).
 pub fn measure() -> Limits {
     let threads = kernels::parallel::num_threads();
-    let iters = 20_000_000;
-    let (isa, fma1) = fma_gflops(1, iters, 3);
-    let (_, fma_all) = fma_gflops(threads, iters, 3);
-    let size = 256 << 20;
+    // Many short runs (a few ms each), best kept: on a shared machine a short run is more likely
+    // to get a core to itself.
+    let iters = 2_000_000;
+    let (isa, fma1) = fma_gflops(1, iters, 40);
+    let (_, fma_all) = fma_gflops(threads, iters, 40);
+    let size = 128 << 20;
     Limits {
         isa,
         threads,
         fma_gflops_1t: fma1,
         fma_gflops_all: fma_all,
-        copy_gbs_1t: copy_gbs(size, 1, 5),
-        copy_gbs_all: copy_gbs(size, threads, 5),
+        copy_gbs_1t: copy_gbs(size, 1, 8),
+        copy_gbs_all: copy_gbs(size, threads, 8),
     }
 }

@@ -69,6 +69,7 @@ pub fn print_table(lim: &Limits, rows: &[Result]) {
         "machine: {} threads, FMA ({}) {:.1} GFLOP/s per core, {:.1} GFLOP/s all; copy {:.1} GB/s 1 thread, {:.1} GB/s all",
         lim.threads, lim.isa, lim.fma_gflops_1t, lim.fma_gflops_all, lim.copy_gbs_1t, lim.copy_gbs_all
     );
+    println!("(limits and rows are measured now; on a busy machine both vary, so % can exceed 100)");
     println!(
         "{:<22} {:<22} {:>11} {:>10} {:>9} {:>8} {:>8}",
         "op", "shape", "time", "GFLOP/s", "GB/s", "% limit", "bound"

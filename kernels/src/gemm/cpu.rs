@@ -13,9 +13,35 @@ use crate::parallel;
 use crate::pool::{Poolable, PooledVec};
 
 /// Element types with a blocked driver.
-pub(crate) trait Scalar: Float + Poolable {}
-impl Scalar for f32 {}
-impl Scalar for f64 {}
+pub(crate) trait Scalar: Float + Poolable {
+    /// Runs `f` on this thread's A-packing scratch of at least `len` elements (reused between
+    /// calls: a fresh ~170 KiB buffer per task would be an mmap with page faults every time).
+    fn with_apack<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! scalar {
+    ($t:ty) => {
+        impl Scalar for $t {
+            fn with_apack<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static BUF: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                BUF.with(|b| match b.try_borrow_mut() {
+                    Ok(mut v) => {
+                        if v.len() < len {
+                            v.resize(len, 0.0);
+                        }
+                        f(&mut v[..len])
+                    }
+                    // Re-entered on this thread (not expected): use a private buffer.
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
+            }
+        }
+    };
+}
+scalar!(f32);
+scalar!(f64);
 
 /// Read-only strided operand: element (i, j) at `ptr + i*rs + j*cs`.
 #[derive(Clone, Copy)]
@@ -239,43 +265,44 @@ pub(crate) unsafe fn gemm_blocked<T: Scalar>(
                 // A is packed a block of up to MC_STRIPS strips at a time (reading column-major
                 // A column by column, row-major A row by row), then each strip is swept across the
                 // task's panels of B.
-                let mut apack = vec![T::ZERO; mr * kc * MC_STRIPS.min(strips.len())];
-                let mut s0 = strips.start;
-                while s0 < strips.end {
-                    let s1 = (s0 + MC_STRIPS).min(strips.end);
-                    let i0 = s0 * mr;
-                    let rows = (s1 * mr).min(m) - i0;
-                    // SAFETY: rows i0..i0+rows, columns pc..pc+kc are inside A; apack holds
-                    // (s1-s0)*mr*kc elements.
-                    unsafe { pack_a(kc, mr, rows, a.at(i0 * a.rs + pc * a.cs), apack.as_mut_ptr()) };
-                    for s in s0..s1 {
-                        let i0 = s * mr;
-                        let m_eff = mr.min(m - i0);
-                        let ap = apack[(s - s0) * mr * kc..].as_ptr();
-                        for jp in panels.clone() {
-                            let j0 = jp * nr;
-                            // SAFETY: the packed strip and panel hold kc*mr and kc*nr elements; the
-                            // tile's m_eff×n_eff corner of C, at (i0, jc+j0), is inside C, and no
-                            // other task writes it (tasks own disjoint strip×panel rectangles, and
-                            // C is injective when parallel).
-                            unsafe {
-                                ukr(
-                                    kc,
-                                    ap,
-                                    bpack.get().add(jp * nr * kc),
-                                    c.get().add(i0 * c.rs + (jc + j0) * c.cs),
-                                    c.rs,
-                                    c.cs,
-                                    m_eff,
-                                    nr.min(nc - j0),
-                                    alpha,
-                                    beta_eff,
-                                )
-                            };
+                T::with_apack(mr * kc * MC_STRIPS.min(strips.len()), |apack| {
+                    let mut s0 = strips.start;
+                    while s0 < strips.end {
+                        let s1 = (s0 + MC_STRIPS).min(strips.end);
+                        let i0 = s0 * mr;
+                        let rows = (s1 * mr).min(m) - i0;
+                        // SAFETY: rows i0..i0+rows, columns pc..pc+kc are inside A; apack holds
+                        // (s1-s0)*mr*kc elements.
+                        unsafe { pack_a(kc, mr, rows, a.at(i0 * a.rs + pc * a.cs), apack.as_mut_ptr()) };
+                        for s in s0..s1 {
+                            let i0 = s * mr;
+                            let m_eff = mr.min(m - i0);
+                            let ap = apack[(s - s0) * mr * kc..].as_ptr();
+                            for jp in panels.clone() {
+                                let j0 = jp * nr;
+                                // SAFETY: the packed strip and panel hold kc*mr and kc*nr elements; the
+                                // tile's m_eff×n_eff corner of C, at (i0, jc+j0), is inside C, and no
+                                // other task writes it (tasks own disjoint strip×panel rectangles, and
+                                // C is injective when parallel).
+                                unsafe {
+                                    ukr(
+                                        kc,
+                                        ap,
+                                        bpack.get().add(jp * nr * kc),
+                                        c.get().add(i0 * c.rs + (jc + j0) * c.cs),
+                                        c.rs,
+                                        c.cs,
+                                        m_eff,
+                                        nr.min(nc - j0),
+                                        alpha,
+                                        beta_eff,
+                                    )
+                                };
+                            }
                         }
+                        s0 = s1;
                     }
-                    s0 = s1;
-                }
+                });
             });
         }
     }

@@ -16,7 +16,12 @@
 //! parallel over the batch instead.
 //!
 //! f32 takes the SIMD path; f64 (gradient checks) runs the same blocked driver with the portable
-//! kernel. Accumulation is in the element type, over `k` terms.
+//! kernel (dispatch by `TypeId` inside the generic entry points). Accumulation is in the element
+//! type, over `k` terms, in blocked order: f32 results differ from an f64 reference by about
+//! `√k · ε_f32` relative (the tests use `Tolerance::F32.for_reduction(k)`).
+//!
+//! Performance: see `cargo run --release -p benches --bin roofline` and the `gemm` criterion bench.
+//! The AVX-512 micro-kernel alone (operands in L1) runs at ~85–95 % of the measured FMA peak.
 
 mod cpu;
 #[cfg(test)]
@@ -32,7 +37,8 @@ use std::any::TypeId;
 
 pub use simd::f32_kernel_name;
 
-/// Problems with `m*n*k` below this run single-threaded (a fork costs more than it saves).
+/// Problems with `m*n*k` below this (128³) run single-threaded: on the 2-core development machine a
+/// second thread did not pay for the fork below roughly this size (measured at 32³…192³, noisy).
 pub const PARALLEL_MIN_MNK: usize = 1 << 21;
 
 /// Read-only strided matrix view: element (i, j) is `data[offset + i*rs + j*cs]`.
