@@ -256,8 +256,12 @@ fn linear_and_conv_forward_match_naive_loops() {
 ///   with the same projection, step and tolerance as `gradcheck` (ε 1e-6, abs 1e-6 + rel 1e-5).
 fn check_layer_grads<M: Module>(what: &str, m: &mut M, x: Tensor, fwd: impl Fn(&M, &Var) -> nn::Result<Var>) {
     let opts = GradcheckOptions::default();
-    gradcheck(|xs| fwd(m, &xs[0]).map_err(|e| autograd::Error::Gradcheck(e.to_string())), &[x.clone()], opts)
-        .unwrap_or_else(|e| panic!("{what} input gradient: {e}"));
+    gradcheck(
+        |xs| fwd(m, &xs[0]).map_err(|e| autograd::Error::Gradcheck(e.to_string())),
+        std::slice::from_ref(&x),
+        opts,
+    )
+    .unwrap_or_else(|e| panic!("{what} input gradient: {e}"));
 
     let xc = Var::constant(x);
     let y = fwd(m, &xc).unwrap();

@@ -64,13 +64,13 @@ impl AdamRef {
     fn step(&mut self, g: &[f64], c: &AdamWConfig) {
         self.t += 1;
         let (b1, b2) = c.betas;
-        for i in 0..self.p.len() {
-            self.p[i] -= c.lr * c.weight_decay * self.p[i];
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g[i];
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g[i] * g[i];
-            let m_hat = self.m[i] / (1.0 - b1.powi(self.t));
-            let v_hat = self.v[i] / (1.0 - b2.powi(self.t));
-            self.p[i] -= c.lr * m_hat / (v_hat.sqrt() + c.eps);
+        for (((p, m), v), &g) in self.p.iter_mut().zip(&mut self.m).zip(&mut self.v).zip(g) {
+            *p -= c.lr * c.weight_decay * *p;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let m_hat = *m / (1.0 - b1.powi(self.t));
+            let v_hat = *v / (1.0 - b2.powi(self.t));
+            *p -= c.lr * m_hat / (v_hat.sqrt() + c.eps);
         }
     }
 }

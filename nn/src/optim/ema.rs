@@ -94,10 +94,10 @@ impl Ema {
         let mut k = 0;
         let mut err = None;
         model.visit_mut("", &mut |_, p| {
-            if err.is_none() {
-                if let Err(e) = p.set_value(self.shadow[slots[k]].1.clone()) {
-                    err = Some(e);
-                }
+            if err.is_none()
+                && let Err(e) = p.set_value(self.shadow[slots[k]].1.clone())
+            {
+                err = Some(e);
             }
             k += 1;
         });

@@ -148,10 +148,10 @@ pub(crate) fn split_key<'a>(
     kinds: &[&'static str],
 ) -> Result<(&'static str, &'a str)> {
     for &k in kinds {
-        if let Some(rest) = key.strip_prefix(k).and_then(|r| r.strip_prefix('.')) {
-            if !rest.is_empty() {
-                return Ok((k, rest));
-            }
+        if let Some(rest) = key.strip_prefix(k).and_then(|r| r.strip_prefix('.'))
+            && !rest.is_empty()
+        {
+            return Ok((k, rest));
         }
     }
     Err(Error::Config(format!(
