@@ -10,9 +10,13 @@ use tensor::Tensor;
 /// eps 1e-8, weight decay 1e-2); ml-mdm uses weight decay 0 (which makes AdamW identical to Adam).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamWConfig {
+    /// Learning rate (overwritten by [`Optimizer::set_lr`]).
     pub lr: f64,
+    /// Decay rates (β₁, β₂) of the first and second moment estimates.
     pub betas: (f64, f64),
+    /// Added to √v̂ in the denominator.
     pub eps: f64,
+    /// Decoupled weight decay: p ← p·(1 − lr·weight_decay) before the Adam update.
     pub weight_decay: f64,
 }
 

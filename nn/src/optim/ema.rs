@@ -14,7 +14,9 @@ use tensor::Tensor;
 /// state_dict) plus the scalar `counter`.
 #[derive(Clone, Debug)]
 pub struct Ema {
+    /// Weight of the old shadow value in each update (ml-mdm: 0.9999).
     pub decay: f64,
+    /// Number of initial updates that copy the parameters (ml-mdm: 0).
     pub warmup_steps: u64,
     counter: u64,
     shadow: Vec<(String, Tensor)>,

@@ -9,10 +9,15 @@ use tensor::Tensor;
 /// dampening, no weight decay, no Nesterov).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdConfig {
+    /// Learning rate (overwritten by [`Optimizer::set_lr`]).
     pub lr: f64,
+    /// Momentum factor μ (0 = plain SGD, no buffer).
     pub momentum: f64,
+    /// Dampening of the gradient added to the buffer (not applied on the first step).
     pub dampening: f64,
+    /// L2 penalty added to the gradient: d = g + weight_decay·p.
     pub weight_decay: f64,
+    /// Nesterov momentum: step along d + μ·buf instead of buf.
     pub nesterov: bool,
 }
 
