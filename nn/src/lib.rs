@@ -11,6 +11,7 @@ mod error;
 pub mod init;
 pub mod layers;
 mod module;
+pub mod optim;
 
 pub use error::{Error, Result};
 pub use init::Init;
