@@ -98,17 +98,11 @@ pub(crate) fn exp_t<T: Float>(x: T) -> T {
 pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split so that n·LN2_HI is exact for |n| < 2^9.
-    const LN2_HI: f32 = 0.693_145_751_953_125;
-    const LN2_LO: f32 = 1.428_606_765_330_187e-6;
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7200); // 0.693145751953125
+    const LN2_LO: f32 = f32::from_bits(0x35bf_be8e); // ln 2 - LN2_HI ≈ 1.4286068e-6
     // 1.5·2^23: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
-    let xc = if x > 89.0 {
-        89.0
-    } else if x < -104.0 {
-        -104.0
-    } else {
-        x
-    }; // NaN passes through
+    let xc = x.clamp(-104.0, 89.0); // NaN passes through
     let n = (xc * LOG2E + ROUND) - ROUND;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
@@ -154,8 +148,8 @@ fn cheb_interp<const D: usize>(f: impl Fn(f64) -> f64) -> [f64; D] {
     for k in 0..D {
         let t = (PI * (k as f64 + 0.5) / D as f64).cos();
         let mut p = 1.0;
-        for j in 0..D {
-            a[k][j] = p;
+        for v in a[k].iter_mut() {
+            *v = p;
             p *= t;
         }
         y[k] = f(t);
@@ -166,8 +160,9 @@ fn cheb_interp<const D: usize>(f: impl Fn(f64) -> f64) -> [f64; D] {
         y.swap(col, piv);
         for r in col + 1..D {
             let m = a[r][col] / a[col][col];
-            for cc in col..D {
-                a[r][cc] -= m * a[col][cc];
+            let pivot_row = a[col];
+            for (v, &pv) in a[r][col..].iter_mut().zip(&pivot_row[col..]) {
+                *v -= m * pv;
             }
             y[r] -= m * y[col];
         }
@@ -193,10 +188,10 @@ fn erf_table() -> &'static ErfTable {
         for (j, &cj) in g.iter().enumerate() {
             // (8s - 1)^j expanded by the binomial theorem
             let mut binom = 1.0f64;
-            for i in 0..=j {
+            for (i, si) in small.iter_mut().enumerate().take(j + 1) {
                 // term C(j, i) (8s)^i (-1)^(j-i)
                 let sign = if (j - i) % 2 == 0 { 1.0 } else { -1.0 };
-                small[i] += cj * binom * 8f64.powi(i as i32) * sign;
+                *si += cj * binom * 8f64.powi(i as i32) * sign;
                 binom = binom * (j - i) as f64 / (i + 1) as f64;
             }
         }
