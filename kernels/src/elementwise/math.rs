@@ -58,6 +58,9 @@ fn erfc_cf(a: f64) -> f64 {
 /// |x| < 2.5: the positive-term series `2/√π e^{-x²} Σ 2ⁿ x^{2n+1}/(2n+1)!!`; 2.5 ≤ |x| < 6:
 /// `1 - erfc(|x|)` with erfc from its continued fraction; |x| ≥ 6: ±1 (erfc(6) ≈ 2e-17).
 /// Odd (`erf(-x) = -erf(x)`, `erf(-0) = -0`), `erf(±∞) = ±1`, `erf(NaN) = NaN`.
+///
+/// The f32 kernels use a faster table-driven approximation (absolute error ≤ 1e-7) built from
+/// this function; see the module docs.
 pub fn erf(x: f64) -> f64 {
     if x.is_nan() {
         return x;

@@ -7,9 +7,13 @@
 //! outputs, and walked with fixed inner strides (contiguous inputs become one vectorisable loop,
 //! broadcast scalars are hoisted). Generic over [`Float`]; `f32` and `f64` run the same code.
 //!
-//! Numerics: each op is its textbook definition evaluated in `T` (see [`UnaryOp`]); `sin`, `cos`,
-//! `erf` (and so exact GELU) are evaluated in f64 and rounded to `T`. NaN inputs propagate through
-//! every op (including `Relu`, `Clamp`, `Sign`, `Maximum`, `Minimum`).
+//! Numerics: each op is its textbook definition evaluated in `T` (see [`UnaryOp`]); `sin` and `cos`
+//! are evaluated in f64 and rounded to `T`. For `f64`, `erf` is [`erf`] (~1e-15) and `exp` is libm.
+//! For `f32` (the fast path): `erf` (so `Erf` and exact `Gelu`) uses a table-driven piecewise
+//! polynomial with absolute error ≤ 1e-7, and `exp` (so `Exp`, `Sigmoid`, `Silu`) a branch-free
+//! polynomial within 2 ulp that auto-vectorises. Backward kernels evaluate `erf`/`exp` the accurate
+//! way. NaN inputs propagate through every op (including `Relu`, `Clamp`, `Sign`, `Maximum`,
+//! `Minimum`).
 
 pub(crate) mod cpu;
 pub(crate) mod iter;
@@ -248,6 +252,7 @@ macro_rules! dispatch_binary {
 /// * `src`: any buffer with `src.len() >= layout.required_len()`.
 /// * `dst`: contiguous row-major, `dst.len() == numel(layout.shape)`; overwritten.
 pub fn unary<T: Float>(op: UnaryOp, src: &[T], layout: &StridedLayout, dst: &mut [T]) {
+    cpu::check_input("unary: src", src.len(), layout);
     let cost = unary_cost(op);
     dispatch_unary!(op, o => cpu::map1(src, layout, dst, cost, move |x: T| math::unary_scalar(o, x)))
 }
@@ -262,6 +267,7 @@ pub fn unary<T: Float>(op: UnaryOp, src: &[T], layout: &StridedLayout, dst: &mut
 /// `[min, max]` (inside *inclusive* of both bounds the derivative is 1); `Powf(0)` everywhere.
 /// A NaN `x` gives NaN for `Abs`, `Relu`, `Clamp`.
 pub fn unary_backward<T: Float>(op: UnaryOp, x: &[T], layout: &StridedLayout, dy: &[T], dx: &mut [T]) {
+    cpu::check_input("unary_backward: x", x.len(), layout);
     let n = layout.numel();
     assert_eq!(dy.len(), n, "unary_backward: dy has {} elements, shape {:?} has {n}", dy.len(), layout.shape);
     let ldy = StridedLayout::contiguous(&layout.shape);
