@@ -80,9 +80,13 @@ pub enum UnaryOp {
 /// A binary elementwise op on `(a, b)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BinaryOp {
+    /// `a + b`
     Add,
+    /// `a - b`
     Sub,
+    /// `a · b`
     Mul,
+    /// `a / b` (IEEE: ±∞ or NaN on division by zero)
     Div,
     /// `a^b` (`powf`)
     Pow,
@@ -95,11 +99,17 @@ pub enum BinaryOp {
 /// A comparison; IEEE semantics (every comparison with NaN is false except `Ne`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {
+    /// `a == b`
     Eq,
+    /// `a != b`
     Ne,
+    /// `a < b`
     Lt,
+    /// `a <= b`
     Le,
+    /// `a > b`
     Gt,
+    /// `a >= b`
     Ge,
 }
 
