@@ -1,4 +1,5 @@
 use super::*;
+use crate::StridedLayout;
 use crate::elementwise::broadcast_layout;
 use crate::testing::{TestRng, Tolerance, assert_close};
 use proptest::prelude::*;
