@@ -8,8 +8,9 @@
 use super::iter::{Joint, par_fill};
 use crate::StridedLayout;
 
+/// Asserts that `l` is well formed and `len` covers it; `name` names the buffer in the message.
 #[track_caller]
-fn check_input(name: &str, len: usize, l: &StridedLayout) {
+pub(crate) fn check_input(name: &str, len: usize, l: &StridedLayout) {
     assert_eq!(
         l.strides.len(),
         l.shape.len(),

@@ -58,6 +58,9 @@ fn erfc_cf(a: f64) -> f64 {
 /// |x| < 2.5: the positive-term series `2/√π e^{-x²} Σ 2ⁿ x^{2n+1}/(2n+1)!!`; 2.5 ≤ |x| < 6:
 /// `1 - erfc(|x|)` with erfc from its continued fraction; |x| ≥ 6: ±1 (erfc(6) ≈ 2e-17).
 /// Odd (`erf(-x) = -erf(x)`, `erf(-0) = -0`), `erf(±∞) = ±1`, `erf(NaN) = NaN`.
+///
+/// The f32 kernels use a faster table-driven approximation (absolute error ≤ 1e-7) built from
+/// this function; see the module docs.
 pub fn erf(x: f64) -> f64 {
     if x.is_nan() {
         return x;
@@ -80,12 +83,159 @@ fn c<T: Float>(v: f64) -> T {
 
 #[inline(always)]
 pub(crate) fn sigmoid<T: Float>(x: T) -> T {
-    T::ONE / (T::ONE + (-x).exp())
+    T::ONE / (T::ONE + exp_t(-x))
 }
 
+/// `eˣ` in `T`: f32 uses [`exp_f32`] (branch-free, vectorises), f64 the libm `exp`.
+#[inline(always)]
+pub(crate) fn exp_t<T: Float>(x: T) -> T {
+    if std::mem::size_of::<T>() == 4 { T::from_f64(exp_f32(x.to_f64() as f32) as f64) } else { x.exp() }
+}
+
+/// Branch-free f32 `eˣ`, within 2 ulp of the correctly rounded value for normal results (tested):
+/// `x = n·ln2 + r`, `|r| ≤ ln2/2`, `eʳ` by its degree-7 Taylor polynomial (truncation < 5e-9
+/// relative), scaled by `2ⁿ` in two factors so that subnormal results and overflow to +∞ come out
+/// right. `exp(-∞) = 0`, `exp(+∞) = +∞`, NaN propagates. Plain arithmetic and selects only, so the
+/// loops that call it auto-vectorise.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that n·LN2_HI is exact for |n| < 2^9.
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7200); // 0.693145751953125
+    const LN2_LO: f32 = f32::from_bits(0x35bf_be8e); // ln 2 - LN2_HI ≈ 1.4286068e-6
+    // 1.5·2^23: adding and subtracting it rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-104.0, 89.0); // NaN passes through
+    // The magic add leaves n (|n| ≤ 151) in the low mantissa bits of `big`: integer ops only, so
+    // the loop vectorises (a float→int cast would not on baseline x86-64).
+    let big = xc * LOG2E + ROUND;
+    let n = big - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // n in [-150, 128]; for NaN input the bits are garbage but p is NaN, so the result is NaN.
+    let ni = big.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    let h = ni >> 1;
+    let s1 = f32::from_bits((h.wrapping_add(127) as u32) << 23);
+    let s2 = f32::from_bits((ni.wrapping_sub(h).wrapping_add(127) as u32) << 23);
+    p * s1 * s2
+}
+
+/// erf in `T`: f64 goes through [`erf`]; f32 through [`erf_fast_f32`].
 #[inline(always)]
 pub(crate) fn erf_t<T: Float>(x: T) -> T {
-    T::from_f64(erf(x.to_f64()))
+    if std::mem::size_of::<T>() == 4 {
+        T::from_f64(erf_fast_f32(x.to_f64() as f32) as f64)
+    } else {
+        T::from_f64(erf(x.to_f64()))
+    }
+}
+
+/// Piecewise polynomial erf for the f32 path, built once from [`erf`] by interpolation at
+/// Chebyshev nodes. `small`: `erf(x) = x·P(x²)` on |x| < 0.5 (degree 6 in x², keeps relative
+/// accuracy near 0); `mid[k]`: degree-4 polynomial in `t ∈ [-1, 1]` on `[0.5 + k/8, 0.5 + (k+1)/8)`;
+/// `|x| >= 4`: ±1 (1 - erf(4) = 1.5e-8 is below half an f32 ulp of 1).
+struct ErfTable {
+    small: [f64; 7],
+    mid: Vec<[f64; 5]>,
+}
+
+const ERF_MID_LO: f64 = 0.5;
+const ERF_MID_INV_W: f64 = 8.0;
+const ERF_MID_N: usize = 28; // (4.0 - 0.5) * 8
+
+/// Coefficients (constant first) of the degree-`D-1` polynomial in `t ∈ [-1, 1]` interpolating `f`
+/// at the Chebyshev nodes (Vandermonde solve with partial pivoting; D ≤ 7 is well conditioned).
+fn cheb_interp<const D: usize>(f: impl Fn(f64) -> f64) -> [f64; D] {
+    let mut a = [[0.0f64; D]; D];
+    let mut y = [0.0f64; D];
+    for k in 0..D {
+        let t = (PI * (k as f64 + 0.5) / D as f64).cos();
+        let mut p = 1.0;
+        for v in a[k].iter_mut() {
+            *v = p;
+            p *= t;
+        }
+        y[k] = f(t);
+    }
+    for col in 0..D {
+        let piv = (col..D).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap();
+        a.swap(col, piv);
+        y.swap(col, piv);
+        for r in col + 1..D {
+            let m = a[r][col] / a[col][col];
+            let pivot_row = a[col];
+            for (v, &pv) in a[r][col..].iter_mut().zip(&pivot_row[col..]) {
+                *v -= m * pv;
+            }
+            y[r] -= m * y[col];
+        }
+    }
+    let mut c = [0.0f64; D];
+    for r in (0..D).rev() {
+        let s: f64 = (r + 1..D).map(|j| a[r][j] * c[j]).sum();
+        c[r] = (y[r] - s) / a[r][r];
+    }
+    c
+}
+
+fn erf_table() -> &'static ErfTable {
+    static TABLE: std::sync::OnceLock<ErfTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        // x² = s ∈ [0, 0.25], s = 0.125·(1 + t); g(s) = erf(√s)/√s (nodes avoid s = 0).
+        let g = cheb_interp::<7>(|t| {
+            let x = (0.125 * (1.0 + t)).sqrt();
+            erf(x) / x
+        });
+        // re-express in s: P(s) = Σ c_j t^j with t = 8s - 1
+        let mut small = [0.0f64; 7];
+        for (j, &cj) in g.iter().enumerate() {
+            // (8s - 1)^j expanded by the binomial theorem
+            let mut binom = 1.0f64;
+            for (i, si) in small.iter_mut().enumerate().take(j + 1) {
+                // term C(j, i) (8s)^i (-1)^(j-i)
+                let sign = if (j - i) % 2 == 0 { 1.0 } else { -1.0 };
+                *si += cj * binom * 8f64.powi(i as i32) * sign;
+                binom = binom * (j - i) as f64 / (i + 1) as f64;
+            }
+        }
+        let mid = (0..ERF_MID_N)
+            .map(|k| {
+                let center = ERF_MID_LO + (k as f64 + 0.5) / ERF_MID_INV_W;
+                cheb_interp::<5>(|t| erf(center + t * 0.5 / ERF_MID_INV_W))
+            })
+            .collect();
+        ErfTable { small, mid }
+    })
+}
+
+/// Fast erf for the f32 path: absolute error ≤ 1e-7 on all of ℝ (table-driven piecewise
+/// polynomials evaluated in f64, then rounded to f32; relative error ≤ 1e-6 near 0). Odd;
+/// NaN propagates.
+#[inline]
+pub(crate) fn erf_fast_f32(x: f32) -> f32 {
+    let a = (x as f64).abs();
+    let r = if a < ERF_MID_LO {
+        let t = erf_table();
+        let s = a * a;
+        let p = &t.small;
+        a * (p[0] + s * (p[1] + s * (p[2] + s * (p[3] + s * (p[4] + s * (p[5] + s * p[6]))))))
+    } else if a < 4.0 {
+        let t = erf_table();
+        let u = (a - ERF_MID_LO) * ERF_MID_INV_W;
+        let k = (u as usize).min(ERF_MID_N - 1);
+        let tt = 2.0 * (u - k as f64) - 1.0;
+        let c = &t.mid[k];
+        c[0] + tt * (c[1] + tt * (c[2] + tt * (c[3] + tt * c[4])))
+    } else if a.is_nan() {
+        return x;
+    } else {
+        1.0
+    };
+    (r as f32).copysign(x)
 }
 
 const SQRT_2_OVER_PI: f64 = 0.7978845608028654;
@@ -97,7 +247,7 @@ pub(crate) fn unary_scalar<T: Float>(op: UnaryOp, x: T) -> T {
     match op {
         UnaryOp::Neg => -x,
         UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => x.exp(),
+        UnaryOp::Exp => exp_t(x),
         UnaryOp::Log => x.ln(),
         UnaryOp::Sqrt => x.sqrt(),
         UnaryOp::Rsqrt => T::ONE / x.sqrt(),

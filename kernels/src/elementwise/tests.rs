@@ -392,3 +392,53 @@ proptest! {
         check_binary::<f32>(ALL_BINARY[k], &la, &lb, &mut rng, TOL_F32);
     }
 }
+
+#[test]
+fn erf_fast_f32_within_1e7_absolute() {
+    // dense grid over [-6, 6] plus tiny values; bound: 1e-7 absolute, and 1e-6 relative near 0
+    // (result rounding alone is up to 6e-8 absolute near 1).
+    let mut worst = 0.0f64;
+    for i in -600_000..=600_000 {
+        let x = i as f32 * 1e-5;
+        let got = math::erf_fast_f32(x) as f64;
+        let want = erf(x as f64);
+        worst = worst.max((got - want).abs());
+        if x != 0.0 && x.abs() < 0.5 {
+            assert!(((got - want) / want).abs() < 1e-6, "erf_fast_f32({x}) = {got}, want {want}");
+        }
+    }
+    assert!(worst <= 1e-7, "worst abs error {worst}");
+    for x in [1e-30f32, 1e-10, -3e-8] {
+        let (g, w) = (math::erf_fast_f32(x) as f64, erf(x as f64));
+        assert!(((g - w) / w).abs() < 1e-6, "{x}: {g} vs {w}");
+    }
+    assert!(math::erf_fast_f32(f32::NAN).is_nan());
+    assert_eq!(math::erf_fast_f32(f32::INFINITY), 1.0);
+    assert_eq!(math::erf_fast_f32(f32::NEG_INFINITY), -1.0);
+    assert!(math::erf_fast_f32(-0.0).is_sign_negative());
+}
+
+#[test]
+fn exp_f32_accuracy_and_specials() {
+    // Normal-range results within 2 ulp (2·2^-23 relative) of f64 exp; subnormal results within
+    // 2 ulp of the smallest subnormal (absolute).
+    let mut x = -104.0f32;
+    while x < 89.0 {
+        let got = math::exp_f32(x) as f64;
+        let want = (x as f64).exp();
+        if want >= f32::MIN_POSITIVE as f64 && want <= f32::MAX as f64 {
+            assert!(((got - want) / want).abs() <= 2.0 * 1.2e-7, "exp_f32({x}) = {got}, want {want}");
+        } else if want < f32::MIN_POSITIVE as f64 {
+            assert!((got - want).abs() <= 2.0 * 1.5e-45, "exp_f32({x}) = {got}, want {want}");
+        } else {
+            assert!(got.is_infinite(), "exp_f32({x}) = {got}, want overflow");
+        }
+        x += 0.000731;
+    }
+    assert_eq!(math::exp_f32(0.0), 1.0);
+    assert_eq!(math::exp_f32(f32::INFINITY), f32::INFINITY);
+    assert_eq!(math::exp_f32(f32::NEG_INFINITY), 0.0);
+    assert_eq!(math::exp_f32(-200.0), 0.0);
+    assert_eq!(math::exp_f32(100.0), f32::INFINITY);
+    assert!(math::exp_f32(f32::NAN).is_nan());
+}

@@ -72,9 +72,13 @@ pub fn copy_strided<T: Copy + Send + Sync>(
         });
         return;
     }
+    let injective = is_injective(dst_layout);
+    if injective && try_tiled(src, src_layout, dst, dst_layout) {
+        return;
+    }
     let joint = Joint::new([src_layout, dst_layout]).expect("non-empty");
     let [ss, ds] = joint.inner_strides();
-    if !is_injective(dst_layout) || n < parallel::MIN_PARALLEL_WORK {
+    if !injective || n < parallel::MIN_PARALLEL_WORK {
         joint.for_each_run(0, n, |[so, d0], run| {
             for k in 0..run {
                 dst[d0 + k * ds] = src[so + k * ss];
@@ -99,6 +103,81 @@ pub fn copy_strided<T: Copy + Send + Sync>(
             }
         });
     });
+}
+
+/// Tile edge of the blocked transpose-like copy (a 32×32 tile of f32 is 4 KiB per side).
+const TILE: usize = 32;
+
+/// Blocked copy for transpose-like layouts: when, after coalescing, one layout's innermost stride
+/// is large (> 16 elements, a cache line of f32) and another dimension `p` has a smaller stride for
+/// that layout, dims `p` and the innermost are copied in `TILE × TILE` tiles so both sides reuse
+/// their cache lines. Returns false (nothing done) when the pattern does not apply. Requires an
+/// injective `dl` (it writes from several threads).
+fn try_tiled<T: Copy + Send + Sync>(
+    src: &[T],
+    sl: &StridedLayout,
+    dst: &mut [T],
+    dl: &StridedLayout,
+) -> bool {
+    let Some((shape, strides)) = crate::strided::coalesce(&[&sl.shape], &[&sl.strides, &dl.strides]) else {
+        return false;
+    };
+    let r = shape.len();
+    if r < 2 {
+        return false;
+    }
+    let (sst, dst_st) = (&strides[0], &strides[1]);
+    let big = if sst[r - 1] >= dst_st[r - 1] { sst } else { dst_st };
+    if big[r - 1] <= 16 {
+        return false;
+    }
+    let p = (0..r - 1).min_by_key(|&d| big[d]).unwrap();
+    if big[p] >= big[r - 1] {
+        return false;
+    }
+    let (np, nl) = (shape[p], shape[r - 1]);
+    let (sp, sli, dp, dli) = (sst[p], sst[r - 1], dst_st[p], dst_st[r - 1]);
+    // Offsets of every element of the remaining (outer) dims, by a joint walk over them.
+    let outer_dims: Vec<usize> = (0..r - 1).filter(|&d| d != p).collect();
+    let lo = StridedLayout::new(
+        outer_dims.iter().map(|&d| shape[d]).collect(),
+        outer_dims.iter().map(|&d| sst[d]).collect(),
+        sl.offset,
+    );
+    let ldo =
+        StridedLayout::new(lo.shape.clone(), outer_dims.iter().map(|&d| dst_st[d]).collect(), dl.offset);
+    let mut bases = Vec::with_capacity(lo.numel());
+    let jo = Joint::new([&lo, &ldo]).expect("non-empty");
+    let [so_s, do_s] = jo.inner_strides();
+    jo.for_each_run(0, lo.numel(), |[so, d0], run| {
+        for k in 0..run {
+            bases.push((so + k * so_s, d0 + k * do_s));
+        }
+    });
+    let nbi = np.div_ceil(TILE);
+    let n = sl.numel();
+    let ptr = SharedMut(dst.as_mut_ptr());
+    parallel::par_for(bases.len() * nbi, n, |t| {
+        let (so, d0) = bases[t / nbi];
+        let i0 = (t % nbi) * TILE;
+        let i1 = (i0 + TILE).min(np);
+        let base = ptr.get();
+        for j0 in (0..nl).step_by(TILE) {
+            let j1 = (j0 + TILE).min(nl);
+            for i in i0..i1 {
+                let (si, di) = (so + i * sp, d0 + i * dp);
+                for j in j0..j1 {
+                    let v = src[si + j * sli];
+                    // SAFETY: di + j*dli is the offset of one element of `dl` (same coalesced
+                    // dims), so it is < dl.required_len() <= dst.len() (asserted by the caller);
+                    // `dl` is injective and tasks cover disjoint (outer, tile-row) sets, so no
+                    // element is written twice; `dst` is exclusively borrowed for the call.
+                    unsafe { *base.add(di + j * dli) = v };
+                }
+            }
+        }
+    });
+    true
 }
 
 /// Concatenates `inputs` along `axis` into contiguous `dst` (overwritten).

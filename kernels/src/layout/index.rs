@@ -1,6 +1,6 @@
 //! Index-select along a middle axis (and its backward), and elementwise `where`.
 
-use crate::elementwise::cpu::map3;
+use crate::elementwise::cpu::{check_input, map3};
 use crate::{Float, StridedLayout, parallel};
 
 /// Resolves every index into `0..n` (negative `i` in `-n..0` means `i + n`), or the position of
@@ -106,5 +106,8 @@ pub fn where_select<T: Copy + Send + Sync>(
     lb: &StridedLayout,
     dst: &mut [T],
 ) {
+    check_input("where_select: cond", cond.len(), lc);
+    check_input("where_select: a", a.len(), la);
+    check_input("where_select: b", b.len(), lb);
     map3(cond, lc, a, la, b, lb, dst, 1, |c: u8, x: T, y: T| if c != 0 { x } else { y });
 }

@@ -1,10 +1,10 @@
 //! Layout kernels: strided copy, concat, nearest upsample, average pool, index-select, where.
 //!
-//! Buffers are flat slices. Where an argument has a [`StridedLayout`] it is read (or, for
+//! Buffers are flat slices. Where an argument has a [`crate::StridedLayout`] it is read (or, for
 //! [`copy_strided`], written) through it; every other buffer is contiguous row-major with the
 //! documented shape. Outputs are overwritten (never accumulated into), including the backward
 //! kernels, which zero their output first. Data-movement kernels are generic over
-//! `T: Copy + Send + Sync`; those that add or scale are generic over [`Float`].
+//! `T: Copy + Send + Sync`; those that add or scale are generic over [`crate::Float`].
 
 mod copy;
 mod index;
@@ -13,9 +13,6 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 mod upsample;
-
-#[allow(unused_imports)]
-use crate::{Float, StridedLayout};
 
 pub use copy::{concat, copy_strided};
 pub use index::{index_select, index_select_backward, where_select};

@@ -7,7 +7,9 @@ use crate::{Float, parallel};
 pub struct Pool2dParams {
     /// Number of planes (batch × channels).
     pub nc: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
     /// Window `[kh, kw]`.
     pub kernel: [usize; 2],

@@ -1,4 +1,5 @@
 use super::*;
+use crate::StridedLayout;
 use crate::elementwise::broadcast_layout;
 use crate::testing::{TestRng, Tolerance, assert_close};
 use proptest::prelude::*;
@@ -260,4 +261,22 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn copy_strided_batched_transpose_tiles_with_ragged_edges() {
+    // [3, 50, 41] view of a [3, 41, 50] buffer (last two dims swapped), plus an offset; the
+    // destination is a stepped view. Exercises the tiled path with outer dims and partial tiles.
+    let mut rng = TestRng::new(5);
+    let src = rng.vec_f64(3 * 41 * 50 + 3);
+    let ls = StridedLayout::new(vec![3, 50, 41], vec![2050, 1, 50], 3);
+    let ld = StridedLayout::new(vec![3, 50, 41], vec![50 * 41 * 2, 41 * 2, 2], 1);
+    let mut dst = vec![-7.0; ld.required_len() + 1];
+    let init = dst.clone();
+    copy_strided(&src, &ls, &mut dst, &ld);
+    let mut want = init;
+    for idx in multi_indices(&ls.shape) {
+        want[offset_of(&ld, &idx)] = src[offset_of(&ls, &idx)];
+    }
+    assert_eq!(dst, want);
 }

@@ -76,17 +76,19 @@ fn fill_blocks<T: Float>(
     let n = out.len();
     let chunk = crate::elementwise::iter::chunk_len(n);
     parallel::par_chunks_mut(out, chunk, n.saturating_mul(cost), |ci, c| {
-        let start = offset as u128 + (ci * chunk) as u128;
-        let mut cached = u128::MAX;
-        let mut vals = [T::ZERO; 4];
-        for (k, o) in c.iter_mut().enumerate() {
-            let g = start + k as u128;
-            let b = g / per;
-            if b != cached {
-                vals = f(philox4x32_10(counter_for_block(b), key));
-                cached = b;
-            }
-            *o = vals[(g % per) as usize];
+        // One 128-bit division per chunk; then walk blocks and lanes.
+        let g0 = offset as u128 + (ci * chunk) as u128;
+        let mut b = g0 / per;
+        let mut lane = (g0 % per) as usize;
+        let mut rest = c;
+        while !rest.is_empty() {
+            let vals = f(philox4x32_10(counter_for_block(b), key));
+            let take = (per as usize - lane).min(rest.len());
+            let (head, tail) = rest.split_at_mut(take);
+            head.copy_from_slice(&vals[lane..lane + take]);
+            rest = tail;
+            b += 1;
+            lane = 0;
         }
     });
 }
