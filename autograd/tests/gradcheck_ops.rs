@@ -10,6 +10,7 @@ use autograd::{GradcheckOptions, Reduction, Result, Var, gradcheck};
 use common::{away, distinct, std, uni};
 use tensor::{Conv2dOptions, DType, Tensor};
 
+type BinFn = fn(&Var, &Var) -> Result<Var>;
 type Case = (&'static str, Box<dyn Fn() -> Result<autograd::GradcheckReport>>);
 
 fn check(
@@ -49,7 +50,7 @@ fn cases() -> Vec<Case> {
         unary("clamp", |x| x.clamp(-0.5, 0.5), away(&s, 20)),
     ];
     // binary ops with broadcasting: [3, 4] op [4] and [3, 1] op [3, 4]
-    let bin: [(&'static str, fn(&Var, &Var) -> Result<Var>); 7] = [
+    let bin: [(&'static str, BinFn); 7] = [
         ("add", |a, b| a.add(b)),
         ("sub", |a, b| a.sub(b)),
         ("mul", |a, b| a.mul(b)),

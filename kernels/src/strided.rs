@@ -49,8 +49,12 @@ impl StridedLayout {
         numel(&self.shape)
     }
 
-    /// True when the elements are laid out row-major without gaps (size-1 dims may have any stride).
+    /// True when the elements are laid out row-major without gaps (size-1 dims may have any stride;
+    /// an empty layout is contiguous).
     pub fn is_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
         let mut expected = 1usize;
         for i in (0..self.shape.len()).rev() {
             if self.shape[i] == 1 {

@@ -23,7 +23,8 @@ impl Init {
     pub fn uniform(&mut self, shape: &[usize], bound: f64) -> Tensor {
         let n: usize = shape.iter().product();
         let t = if bound > 0.0 {
-            Tensor::rand_uniform(shape, -bound, bound, self.seed, self.offset, self.dtype).expect("valid bounds")
+            Tensor::rand_uniform(shape, -bound, bound, self.seed, self.offset, self.dtype)
+                .expect("valid bounds")
         } else {
             Tensor::zeros(shape, self.dtype)
         };

@@ -58,7 +58,7 @@ fn infer_shape(op: &'static str, numel_: usize, shape: &[isize]) -> Result<Vec<u
     let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
     let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if holes == 1 {
-        if known == 0 || numel_ % known != 0 {
+        if known == 0 || !numel_.is_multiple_of(known) {
             return Err(Error::invalid(op, format!("cannot infer -1 in {shape:?} for {numel_} elements")));
         }
         let i = shape.iter().position(|&d| d == -1).unwrap();

@@ -57,7 +57,9 @@ proptest! {
         // expand a size-1 slice along d back to shape[d] copies
         let one = t.narrow(d as isize, start, 1).unwrap();
         let e = one.expand(&shape).unwrap();
-        prop_assert_eq!(e.strides()[d], 0);
+        if shape[d] > 1 {
+            prop_assert_eq!(e.strides()[d], 0);
+        }
         let eg = e.to_vec_f64();
         for (k, idx) in indices(&shape).iter().enumerate() {
             let mut src = idx.clone();
@@ -103,7 +105,8 @@ fn squeeze_unsqueeze_select_chunk() {
     assert!(matches!(t.permute(&[0, 0, 1]), Err(Error::InvalidArgument { .. })));
     assert!(matches!(t.expand(&[2, 4, 4]), Err(Error::BroadcastIncompatible { .. })));
     assert!(matches!(t.reshape(&[5]), Err(Error::ElementCount { .. })));
-    assert_eq!(t.reshape_infer(&[-1, 2]).map(|x| x.shape().to_vec()).ok(), None);
+    assert!(matches!(t.reshape_infer(&[-1, 4]), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(t.reshape_infer(&[-1, -1]), Err(Error::InvalidArgument { .. })));
     assert_eq!(t.reshape_infer(&[3, -1]).unwrap().shape(), &[3, 2]);
     assert_eq!(t.flatten(0, -1).unwrap().shape(), &[6]);
 }

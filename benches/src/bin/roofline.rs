@@ -82,10 +82,41 @@ fn group_norm_case(n: usize, c: usize, hw: usize, groups: usize) -> Case {
     let (mut dg, mut db) = (vec![0f32; c], vec![0f32; c]);
     // forward: read x, write y; backward: read x, dy, write dx  → 5 passes over the tensor
     let bytes = 4.0 * 5.0 * len as f64;
-    Case::new("group_norm fwd+bwd", &format!("({n},{c},{hw},{hw}) G{groups}"), 10.0 * len as f64, bytes, move || {
-        norm::group_norm_forward(n, c, sp, groups, 1e-5, &x, Some(&g), Some(&b), &mut y, &mut mean, &mut rstd);
-        norm::group_norm_backward(n, c, sp, groups, &x, Some(&g), &mean, &rstd, &dy, &mut dx, Some(&mut dg), Some(&mut db));
-    })
+    Case::new(
+        "group_norm fwd+bwd",
+        &format!("({n},{c},{hw},{hw}) G{groups}"),
+        10.0 * len as f64,
+        bytes,
+        move || {
+            norm::group_norm_forward(
+                n,
+                c,
+                sp,
+                groups,
+                1e-5,
+                &x,
+                Some(&g),
+                Some(&b),
+                &mut y,
+                &mut mean,
+                &mut rstd,
+            );
+            norm::group_norm_backward(
+                n,
+                c,
+                sp,
+                groups,
+                &x,
+                Some(&g),
+                &mean,
+                &rstd,
+                &dy,
+                &mut dx,
+                Some(&mut dg),
+                Some(&mut db),
+            );
+        },
+    )
 }
 
 /// Flash attention forward + backward, f32.
@@ -101,7 +132,9 @@ fn attention_case(b: usize, h: usize, l: usize, d: usize) -> Case {
     let bytes = 4.0 * 9.0 * n as f64;
     Case::new("attention fwd+bwd", &format!("B{b} H{h} L{l} d{d}"), flops, bytes, move || {
         attention::attention_forward(&s, &q, &k, &v, None, scale, &mut o, &mut lse);
-        attention::attention_backward(&s, &q, &k, &v, None, scale, &o, &lse, &dout, &mut dq, &mut dk, &mut dv);
+        attention::attention_backward(
+            &s, &q, &k, &v, None, scale, &o, &lse, &dout, &mut dq, &mut dk, &mut dv,
+        );
     })
 }
 
@@ -148,9 +181,13 @@ fn memory_cases() -> Vec<Case> {
     let sm = {
         let a = a.clone();
         let mut out = out.clone();
-        Case::new("softmax (rows)", &format!("{rows}x{cols} f32"), 5.0 * n as f64, 8.0 * n as f64, move || {
-            softmax::softmax_forward(rows, cols, 1, &a, &mut out)
-        })
+        Case::new(
+            "softmax (rows)",
+            &format!("{rows}x{cols} f32"),
+            5.0 * n as f64,
+            8.0 * n as f64,
+            move || softmax::softmax_forward(rows, cols, 1, &a, &mut out),
+        )
     };
     let red = {
         let l2 = StridedLayout::contiguous(&[rows, cols]);
@@ -159,7 +196,9 @@ fn memory_cases() -> Vec<Case> {
             reduce::reduce(ReduceOp::Sum, &a, &l2, &[1], &mut o)
         })
     };
-    let rng = Case::new("fill_normal", "16M f32", 0.0, 4.0 * n as f64, move || rng::fill_normal(7, 0, 0.0, 1.0, &mut out));
+    let rng = Case::new("fill_normal", "16M f32", 0.0, 4.0 * n as f64, move || {
+        rng::fill_normal(7, 0, 0.0, 1.0, &mut out)
+    });
     vec![add, silu, gelu, transpose, sm, red, rng]
 }
 

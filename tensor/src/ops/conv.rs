@@ -31,7 +31,7 @@ fn params(op: &'static str, x: &[usize], w: &[usize], o: &Conv2dOptions) -> Resu
             shape: w.to_vec(),
         });
     }
-    if o.groups == 0 || x[1] % o.groups != 0 || w[1] * o.groups != x[1] {
+    if o.groups == 0 || !x[1].is_multiple_of(o.groups) || w[1] * o.groups != x[1] {
         return Err(Error::invalid(
             op,
             format!(

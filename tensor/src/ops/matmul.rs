@@ -21,6 +21,7 @@ fn fold_batch(t: Tensor, batch: &[usize]) -> (Tensor, usize) {
     (c, s)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn matmul_impl<T: FloatElem>(
     a: &Tensor,
     a_bs: usize,

@@ -38,7 +38,7 @@ impl Tensor {
         offset: u64,
         dtype: DType,
     ) -> Result<Tensor> {
-        if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+        if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) || !lo.is_finite() || !hi.is_finite() {
             return Err(Error::invalid("rand_uniform", format!("need finite lo < hi, got [{lo}, {hi})")));
         }
         let cd = compute_dtype("rand_uniform", dtype)?;
@@ -55,7 +55,7 @@ impl Tensor {
         offset: u64,
         dtype: DType,
     ) -> Result<Tensor> {
-        if !(std >= 0.0) || !mean.is_finite() || !std.is_finite() {
+        if std.is_nan() || std < 0.0 || !mean.is_finite() || !std.is_finite() {
             return Err(Error::invalid(
                 "randn",
                 format!("need finite mean and std >= 0, got mean {mean}, std {std}"),
