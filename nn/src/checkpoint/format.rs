@@ -10,6 +10,7 @@
 //!   the buffer "needs to be entirely indexed, and cannot contain holes");
 //! - a key appearing twice (top level, inside an entry or inside `__metadata__`) is an error;
 //! - an entry with a field other than `dtype`, `shape`, `data_offsets` is an error;
+//! - a shape whose product overflows `usize` is an error even when a dimension is 0;
 //! - a zero-length tensor must sit at a boundary between tensors (not inside another's range);
 //! - the header may be at most [`MAX_HEADER_LEN`] bytes.
 
@@ -174,10 +175,11 @@ fn parse_entry(name: &str, value: Json, data_len: usize) -> Result<TensorInfo, S
             "tensor `{name}`: data_offsets [{begin}, {end}] end past the data buffer of {data_len} bytes"
         ));
     }
-    let numel = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("tensor `{name}`: shape {shape:?} has an element count that overflows"))?;
+    // Zero dims are counted as 1 here so that no later stride or size product can overflow either.
+    if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1))).is_none() {
+        return Err(format!("tensor `{name}`: shape {shape:?} has an element count that overflows"));
+    }
+    let numel: usize = shape.iter().product();
     let nbytes = numel.checked_mul(dtype.size_in_bytes()).ok_or_else(|| {
         format!("tensor `{name}`: shape {shape:?} of {} overflows the byte count", dtype_name(dtype))
     })?;
