@@ -641,12 +641,15 @@ fn training_checkpoint_round_trips() {
     }
 }
 
+/// (metadata field, new value or None to remove it, extra tensors, expected message part)
+type MetaCase<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a Tensor)>, &'a str);
+
 #[test]
 fn training_checkpoint_bad_metadata_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let good = training_ckpt(false);
     let w = Tensor::zeros(&[2], DType::F32);
-    let cases: Vec<(&str, Option<&str>, Vec<(&str, &Tensor)>, &str)> = vec![
+    let cases: Vec<MetaCase> = vec![
         ("step", Some("12x"), vec![], "metadata field `step`: `12x` is not a non-negative integer"),
         ("step", None, vec![], "metadata field `step` is missing"),
         ("rng", Some("[1,-2]"), vec![], "metadata field `rng`: `[1,-2]` is not a JSON array"),

@@ -62,7 +62,9 @@ pub fn parse_dtype(s: &str) -> Result<DType, String> {
 /// One tensor's entry in a validated header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// Element type.
     pub dtype: DType,
+    /// Dimensions, row-major.
     pub shape: Vec<usize>,
     /// `[begin, end)` in bytes, relative to the start of the data buffer.
     pub data_offsets: (usize, usize),

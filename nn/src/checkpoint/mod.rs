@@ -11,7 +11,10 @@
 //!
 //! Every malformed file gives [`crate::Error::Checkpoint`] naming the file, the tensor and the problem;
 //! the reader never panics and never reads outside the file. The validation rules (exact coverage of
-//! the data buffer, no duplicate keys, …) are listed in [`format`].
+//! the data buffer, no duplicate keys, …) are listed in [`format`](mod@format).
+
+/// Named tensors, as a module's `state_dict` or a checkpoint section.
+pub type StateDict = Vec<(String, tensor::Tensor)>;
 
 pub mod format;
 mod module_io;

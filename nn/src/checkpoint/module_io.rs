@@ -17,7 +17,7 @@ pub fn state_dict(module: &dyn Module) -> Vec<(String, Tensor)> {
     out
 }
 
-/// Saves a module's parameters (atomically, see [`writer::save`]).
+/// Saves a module's parameters (atomically, see [`save`](super::save)).
 pub fn save_module(
     path: impl AsRef<Path>,
     module: &dyn Module,
@@ -29,10 +29,15 @@ pub fn save_module(
 /// A key whose shape or dtype differs between the module and the checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyMismatch {
+    /// The parameter's dotted name.
     pub name: String,
+    /// Shape of the module's parameter.
     pub module_shape: Vec<usize>,
+    /// Dtype of the module's parameter.
     pub module_dtype: DType,
+    /// Shape stored in the checkpoint.
     pub file_shape: Vec<usize>,
+    /// Dtype stored in the checkpoint.
     pub file_dtype: DType,
 }
 

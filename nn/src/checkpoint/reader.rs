@@ -1,5 +1,6 @@
 //! Reading safetensors files: a memory map, validated in full before any tensor is handed out.
 
+use super::StateDict;
 use super::format::{self, Header, TensorInfo};
 use crate::{Error, Result};
 use memmap2::Mmap;
@@ -23,7 +24,7 @@ impl Bytes {
 }
 
 /// A validated safetensors file. The header is checked completely on open (see
-/// [`format`](super::format) for the rules); tensor data stays in the mapped file until
+/// [`format`](mod@super::format) for the rules); tensor data stays in the mapped file until
 /// [`SafeTensors::get`] copies one tensor out.
 pub struct SafeTensors {
     path: PathBuf,
@@ -125,7 +126,7 @@ impl SafeTensors {
     }
 
     /// Every tensor, sorted by name.
-    pub fn tensors(&self) -> Result<Vec<(String, Tensor)>> {
+    pub fn tensors(&self) -> Result<StateDict> {
         self.header.tensors.keys().map(|n| Ok((n.clone(), self.get(n)?))).collect()
     }
 
@@ -135,7 +136,7 @@ impl SafeTensors {
 }
 
 /// Opens `path` and returns all its tensors (sorted by name) and its metadata.
-pub fn load(path: impl AsRef<Path>) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn load(path: impl AsRef<Path>) -> Result<(StateDict, BTreeMap<String, String>)> {
     let st = SafeTensors::open(path)?;
     Ok((st.tensors()?, st.metadata().clone()))
 }

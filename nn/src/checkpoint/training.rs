@@ -50,7 +50,7 @@ impl TrainingCheckpoint {
         ])
     }
 
-    /// Writes the checkpoint atomically (see [`writer::save`]). A name repeated within a section is an
+    /// Writes the checkpoint atomically (see [`save`](super::save)). A name repeated within a section is an
     /// error.
     pub fn save<'a>(&'a self, path: impl AsRef<Path>) -> Result<()> {
         let section = |prefix: &'static str, list: &'a [(String, Tensor)]| {

@@ -46,6 +46,13 @@ fn plan<'a, S: AsRef<str>, T: Borrow<Tensor>>(
     }
     let entries: Vec<_> = placed.iter().map(|&(n, t, b, e)| (n, t.dtype(), t.shape(), b, e)).collect();
     let header = format::build_header(&entries, metadata);
+    if header.len() as u64 > format::MAX_HEADER_LEN {
+        return Err(err(format!(
+            "header of {} bytes exceeds the readers' limit of {} bytes",
+            header.len(),
+            format::MAX_HEADER_LEN
+        )));
+    }
     Ok(Plan { placed, header })
 }
 
@@ -72,7 +79,8 @@ pub fn serialize<S: AsRef<str>, T: Borrow<Tensor>>(
 /// Writes tensors (any layout; views are written contiguous) and string metadata to a safetensors
 /// file, atomically: the bytes go to a temporary file in the same directory, which is fsynced and
 /// renamed over `path`, then the directory is fsynced. On any error the previous file at `path` is
-/// untouched and the temporary file is removed. Output is deterministic (sorted keys, aligned header).
+/// untouched and the temporary file is removed (an error from the final directory fsync comes after the
+/// rename, when the new file is already in place). Output is deterministic (sorted keys, aligned header).
 ///
 /// Errors: a duplicate or reserved (`__metadata__`) name → [`Error::Checkpoint`]; I/O → [`Error::Io`]
 /// naming the file.
