@@ -7,6 +7,7 @@
 //! `autograd::scope(child_name)` around each child call, so every node carries e.g.
 //! `inner_unet.down_blocks.1.attn.0`.
 
+pub mod checkpoint;
 mod error;
 pub mod init;
 pub mod layers;
