@@ -129,7 +129,11 @@ impl UNetConfig {
     }
     /// Attention blocks per ResNet at resolution `i`.
     pub fn attention_layers_at(&self, i: usize) -> usize {
-        if self.attention_levels.contains(&i) { self.num_attention_layers.get(i).copied().unwrap_or(0) } else { 0 }
+        if self.attention_levels.contains(&i) {
+            self.num_attention_layers.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        }
     }
 }
 
@@ -152,7 +156,8 @@ impl ModelConfig {
 
     /// Serialises to TOML.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string(self).map_err(|e| ConfigError::Parse { source_name: "to_toml".into(), msg: e.to_string() })
+        toml::to_string(self)
+            .map_err(|e| ConfigError::Parse { source_name: "to_toml".into(), msg: e.to_string() })
     }
 
     /// The levels, outermost first.
@@ -229,7 +234,10 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
     if c.num_resnets_per_resolution.len() != l {
         return Err(ConfigError::invalid(
             f("num_resnets_per_resolution"),
-            format!("has {} entries but resolution_channels has {l} levels", c.num_resnets_per_resolution.len()),
+            format!(
+                "has {} entries but resolution_channels has {l} levels",
+                c.num_resnets_per_resolution.len()
+            ),
         ));
     }
     if let Some(i) = c.num_resnets_per_resolution.iter().position(|&n| n == 0) {
@@ -243,10 +251,15 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
             ));
         }
         if c.attention_levels[..k].contains(&a) {
-            return Err(ConfigError::invalid(format!("{p}.attention_levels[{k}]"), format!("level {a} repeated")));
+            return Err(ConfigError::invalid(
+                format!("{p}.attention_levels[{k}]"),
+                format!("level {a} repeated"),
+            ));
         }
     }
-    if !(c.attention_levels.is_empty() && c.num_attention_layers.is_empty()) && c.num_attention_layers.len() != l {
+    if !(c.attention_levels.is_empty() && c.num_attention_layers.is_empty())
+        && c.num_attention_layers.len() != l
+    {
         return Err(ConfigError::invalid(
             f("num_attention_layers"),
             format!("has {} entries but resolution_channels has {l} levels", c.num_attention_layers.len()),
@@ -258,7 +271,9 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
         if c.attention_layers_at(i) > 0 && ch % attn_groups != 0 {
             return Err(ConfigError::invalid(
                 format!("{p}.resolution_channels[{i}]"),
-                format!("{ch} channels at an attention level must be a multiple of {attn_groups} (attention GroupNorm groups)"),
+                format!(
+                    "{ch} channels at an attention level must be a multiple of {attn_groups} (attention GroupNorm groups)"
+                ),
             ));
         }
     }
@@ -278,7 +293,10 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
             ));
         }
         if c.micro_conditioning[..k].iter().any(|o| o.key == m.key) {
-            return Err(ConfigError::invalid(format!("{p}.micro_conditioning[{k}].key"), format!("{:?} repeated", m.key)));
+            return Err(ConfigError::invalid(
+                format!("{p}.micro_conditioning[{k}].key"),
+                format!("{:?} repeated", m.key),
+            ));
         }
         if !(m.default.is_finite() && m.default > 0.0) {
             return Err(ConfigError::invalid(
@@ -301,7 +319,10 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
             ));
         }
         if c.skip_normalization.is_some() {
-            return Err(ConfigError::invalid(f("skip_normalization"), "only nested levels normalise their input"));
+            return Err(ConfigError::invalid(
+                f("skip_normalization"),
+                "only nested levels normalise their input",
+            ));
         }
         if c.conditioning_feature_proj_dim > 0 && d_lm == 0 {
             return Err(ConfigError::invalid(
@@ -311,13 +332,22 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
         }
     } else {
         if c.skip_mid_blocks == Some(false) {
-            return Err(ConfigError::invalid(f("skip_mid_blocks"), "a nested level runs its inner UNet instead of middle blocks; must be true"));
+            return Err(ConfigError::invalid(
+                f("skip_mid_blocks"),
+                "a nested level runs its inner UNet instead of middle blocks; must be true",
+            ));
         }
         if c.skip_cond_emb == Some(false) {
-            return Err(ConfigError::invalid(f("skip_cond_emb"), "only the innermost level owns cond_emb; must be true"));
+            return Err(ConfigError::invalid(
+                f("skip_cond_emb"),
+                "only the innermost level owns cond_emb; must be true",
+            ));
         }
         if c.conditioning_feature_proj_dim != 0 {
-            return Err(ConfigError::invalid(f("conditioning_feature_proj_dim"), "only the innermost level projects the text"));
+            return Err(ConfigError::invalid(
+                f("conditioning_feature_proj_dim"),
+                "only the innermost level projects the text",
+            ));
         }
         if c.masked_cross_attention.is_some() {
             return Err(ConfigError::invalid(f("masked_cross_attention"), "set it on the innermost level"));

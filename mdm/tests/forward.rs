@@ -38,8 +38,13 @@ fn trace(roots: &[Var]) -> BTreeMap<String, Vec<(&'static str, Vec<usize>)>> {
     out
 }
 
-fn shapes_of(t: &BTreeMap<String, Vec<(&'static str, Vec<usize>)>>, label: &str, op: &str) -> Vec<Vec<usize>> {
-    let mut v: Vec<Vec<usize>> = t.get(label).into_iter().flatten().filter(|(o, _)| *o == op).map(|(_, s)| s.clone()).collect();
+fn shapes_of(
+    t: &BTreeMap<String, Vec<(&'static str, Vec<usize>)>>,
+    label: &str,
+    op: &str,
+) -> Vec<Vec<usize>> {
+    let mut v: Vec<Vec<usize>> =
+        t.get(label).into_iter().flatten().filter(|(o, _)| *o == op).map(|(_, s)| s.clone()).collect();
     v.sort();
     v
 }
@@ -50,7 +55,9 @@ fn s2_forward_shapes_follow_spec_trace() {
     let mut rng = TestRng::new(11);
     common::perturb(&mut m, &mut rng, 0.02);
     let (images, t, text, mask) = inputs(&mut rng);
-    let out = m.forward(&images, &t, Some(Conditioning::Text { tokens: &text, mask: Some(&mask) }), &Micros::new()).unwrap();
+    let out = m
+        .forward(&images, &t, Some(Conditioning::Text { tokens: &text, mask: Some(&mask) }), &Micros::new())
+        .unwrap();
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].shape(), [B, 3, 32, 32]);
     assert_eq!(out[1].shape(), [B, 3, 16, 16]);
@@ -105,8 +112,10 @@ fn run_padded(cfg: &ModelConfig, extra: usize) -> Vec<Vec<f64>> {
     let text = Tensor::cat(&[text.value(), &pad], 1).unwrap();
     let mask = Tensor::cat(&[&mask, &Tensor::zeros(&[B, extra], DType::U8)], 1).unwrap();
     let text = Var::constant(text);
-    let out = autograd::no_grad(|| m.forward(&images, &t, Some(Conditioning::Text { tokens: &text, mask: Some(&mask) }), &Micros::new()))
-        .unwrap();
+    let out = autograd::no_grad(|| {
+        m.forward(&images, &t, Some(Conditioning::Text { tokens: &text, mask: Some(&mask) }), &Micros::new())
+    })
+    .unwrap();
     out.iter().map(|o| o.value().to_vec_f64()).collect()
 }
 
@@ -136,7 +145,8 @@ fn zero_init_outer_level_keeps_the_inner_prediction() {
     common::perturb(&mut inner, &mut TestRng::new(31), 0.05); // "trained": every weight non-zero
     // a fresh S2 whose inner_unet.* takes the trained inner weights
     let mut nested = Mdm::new(&s2, 6).unwrap();
-    let trained: BTreeMap<String, Tensor> = inner.named_params().into_iter().map(|(n, p)| (n, p.value().clone())).collect();
+    let trained: BTreeMap<String, Tensor> =
+        inner.named_params().into_iter().map(|(n, p)| (n, p.value().clone())).collect();
     let mut copied = 0;
     nested.visit_mut("", &mut |n, p| {
         if let Some(v) = n.strip_prefix("inner_unet.").and_then(|k| trained.get(k)) {
@@ -152,7 +162,12 @@ fn zero_init_outer_level_keeps_the_inner_prediction() {
     let both = nested.forward(&images, &t, cond, &Micros::new()).unwrap();
     // zero in_adapter adds exactly 0 to the inner conv_in output, so the prediction is unchanged
     // (1e-6 absolute leaves room for a different summation order only)
-    assert_close("inner prediction", &both[1].value().to_vec_f64(), &alone[0].value().to_vec_f64(), Tolerance::new(0.0, 1e-6));
+    assert_close(
+        "inner prediction",
+        &both[1].value().to_vec_f64(),
+        &alone[0].value().to_vec_f64(),
+        Tolerance::new(0.0, 1e-6),
+    );
     // and the fresh outer head (zero conv_out) predicts exactly 0
     assert!(both[0].value().to_vec_f64().iter().all(|&x| x == 0.0));
     // sanity: the prediction is not trivially zero

@@ -30,7 +30,8 @@ impl EmbeddingMlp {
     /// `zero_last` zero-initialises the second Linear (micro-conditioning).
     pub fn new(init: &mut Init, d_t: usize, zero_last: bool) -> Self {
         let layer1 = Linear::new(init, d_t / 4, d_t, true);
-        let layer2 = if zero_last { Linear::zeros(init, d_t, d_t, true) } else { Linear::new(init, d_t, d_t, true) };
+        let layer2 =
+            if zero_last { Linear::zeros(init, d_t, d_t, true) } else { Linear::new(init, d_t, d_t, true) };
         Self { layer1, layer2 }
     }
 
@@ -65,7 +66,9 @@ impl MicroCondLayer {
             None => Tensor::full(&[batch], self.default, dtype),
         };
         let v = if self.key == "scale" {
-            v.mul_scalar(1.0 / self.default)?.minimum(&Tensor::full(&[], 1.0, dtype))?.mul_scalar(self.default)?
+            v.mul_scalar(1.0 / self.default)?
+                .minimum(&Tensor::full(&[], 1.0, dtype))?
+                .mul_scalar(self.default)?
         } else {
             v.mul_scalar(1000.0)?
         };

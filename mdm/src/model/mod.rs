@@ -74,7 +74,10 @@ impl Mdm {
     fn check_images(&self, images: &[Var]) -> Result<usize> {
         let levels = self.config.levels();
         if images.len() != levels.len() {
-            return Err(input_err("images", format!("{} images given, the model has {} resolutions", images.len(), levels.len())));
+            return Err(input_err(
+                "images",
+                format!("{} images given, the model has {} resolutions", images.len(), levels.len()),
+            ));
         }
         let s0 = images[0].shape();
         if s0.len() != 4 {
@@ -86,14 +89,23 @@ impl Mdm {
             let s = img.shape();
             let c = self.config.image_channels;
             if s != [b, c, h, w] {
-                return Err(input_err(format!("images[{k}]"), format!("shape {s:?}, expected {:?}", [b, c, h, w])));
+                return Err(input_err(
+                    format!("images[{k}]"),
+                    format!("shape {s:?}, expected {:?}", [b, c, h, w]),
+                ));
             }
             if img.dtype() != self.dtype() {
-                return Err(input_err(format!("images[{k}]"), format!("dtype {} but the model is {}", img.dtype(), self.dtype())));
+                return Err(input_err(
+                    format!("images[{k}]"),
+                    format!("dtype {} but the model is {}", img.dtype(), self.dtype()),
+                ));
             }
             let f = 1usize << (level.num_levels() - 1);
             if h % f != 0 || w % f != 0 || h == 0 || w == 0 {
-                return Err(input_err(format!("images[{k}]"), format!("{h}×{w} is not a positive multiple of {f} ({} levels)", level.num_levels())));
+                return Err(input_err(
+                    format!("images[{k}]"),
+                    format!("{h}×{w} is not a positive multiple of {f} ({} levels)", level.num_levels()),
+                ));
             }
             (h, w) = (h / f, w / f);
         }
@@ -107,31 +119,52 @@ impl Mdm {
         let _s = (depth > 0).then(|| scope(vec!["inner_unet"; depth].join(".")));
         match (cond, d_lm) {
             (None, 0) => Ok(CondState::default()),
-            (None, _) => Err(input_err("conditioning", format!("the model is conditioned (d_lm = {d_lm}) but none was given"))),
-            (Some(_), 0) => Err(input_err("conditioning", "the model is unconditional (conditioning_feature_dim = 0)")),
+            (None, _) => Err(input_err(
+                "conditioning",
+                format!("the model is conditioned (d_lm = {d_lm}) but none was given"),
+            )),
+            (Some(_), 0) => {
+                Err(input_err("conditioning", "the model is unconditional (conditioning_feature_dim = 0)"))
+            }
             (Some(Conditioning::Text { tokens, mask }), _) => {
                 let s = tokens.shape();
                 if s.len() != 3 || s[0] != b || s[2] != d_lm {
-                    return Err(input_err("conditioning.tokens", format!("shape {s:?}, expected [{b}, L, {d_lm}]")));
+                    return Err(input_err(
+                        "conditioning.tokens",
+                        format!("shape {s:?}, expected [{b}, L, {d_lm}]"),
+                    ));
                 }
                 if let Some(m) = mask {
                     if m.dtype() != DType::U8 || m.shape() != [b, s[1]] {
-                        return Err(input_err("conditioning.mask", format!("{} {:?}, expected u8 [{b}, {}]", m.dtype(), m.shape(), s[1])));
+                        return Err(input_err(
+                            "conditioning.mask",
+                            format!("{} {:?}, expected u8 [{b}, {}]", m.dtype(), m.shape(), s[1]),
+                        ));
                     }
                     let v = m.to_vec_f64();
-                    if let Some(row) = (0..b).find(|&i| v[i * s[1]..(i + 1) * s[1]].iter().all(|&x| x == 0.0)) {
-                        return Err(input_err("conditioning.mask", format!("row {row} has no real token (pooling would divide by zero)")));
+                    if let Some(row) = (0..b).find(|&i| v[i * s[1]..(i + 1) * s[1]].iter().all(|&x| x == 0.0))
+                    {
+                        return Err(input_err(
+                            "conditioning.mask",
+                            format!("row {row} has no real token (pooling would divide by zero)"),
+                        ));
                     }
                 }
                 inner.forward_conditioning(tokens, mask)
             }
             (Some(Conditioning::Class { labels }), _) => {
                 if labels.dtype() != DType::I64 || labels.shape() != [b] {
-                    return Err(input_err("conditioning.labels", format!("{} {:?}, expected i64 [{b}]", labels.dtype(), labels.shape())));
+                    return Err(input_err(
+                        "conditioning.labels",
+                        format!("{} {:?}, expected i64 [{b}]", labels.dtype(), labels.shape()),
+                    ));
                 }
                 let n = self.config.num_classes as f64;
                 if let Some(bad) = labels.to_vec_f64().into_iter().find(|&l| !(0.0..=n).contains(&l)) {
-                    return Err(input_err("conditioning.labels", format!("label {bad} outside 0..={n} ({n} = null class)")));
+                    return Err(input_err(
+                        "conditioning.labels",
+                        format!("label {bad} outside 0..={n} ({n} = null class)"),
+                    ));
                 }
                 let tokens = inner.class_tokens(labels)?;
                 inner.forward_conditioning(&tokens, None)
@@ -142,19 +175,35 @@ impl Mdm {
     /// One network call: `images` high → low (one per resolution, same batch B), `times` [B]
     /// (the integer index t as float), optional conditioning and micro-conditioning values (key →
     /// [B]; missing keys use their defaults). Returns the predictions, high → low.
-    pub fn forward(&self, images: &[Var], times: &Tensor, cond: Option<Conditioning<'_>>, micros: &Micros) -> Result<Vec<Var>> {
+    pub fn forward(
+        &self,
+        images: &[Var],
+        times: &Tensor,
+        cond: Option<Conditioning<'_>>,
+        micros: &Micros,
+    ) -> Result<Vec<Var>> {
         let b = self.check_images(images)?;
         if times.shape() != [b] {
             return Err(input_err("times", format!("shape {:?}, expected [{b}]", times.shape())));
         }
-        let keys: Vec<&str> =
-            self.config.levels().iter().flat_map(|l| l.micro_conditioning.iter().map(|m| m.key.as_str())).collect();
+        let keys: Vec<&str> = self
+            .config
+            .levels()
+            .iter()
+            .flat_map(|l| l.micro_conditioning.iter().map(|m| m.key.as_str()))
+            .collect();
         for (k, v) in micros {
             if !keys.contains(&k.as_str()) {
-                return Err(input_err(format!("micros.{k}"), format!("unknown key (the model has {keys:?})")));
+                return Err(input_err(
+                    format!("micros.{k}"),
+                    format!("unknown key (the model has {keys:?})"),
+                ));
             }
             if v.shape() != [b] {
-                return Err(input_err(format!("micros.{k}"), format!("shape {:?}, expected [{b}]", v.shape())));
+                return Err(input_err(
+                    format!("micros.{k}"),
+                    format!("shape {:?}, expected [{b}]", v.shape()),
+                ));
             }
         }
         let state = self.conditioning(cond, b)?;

@@ -88,7 +88,13 @@ pub fn plan_level(c: &UNetConfig, cond_dim: usize) -> LevelPlan {
                 ffn: c.use_attention_ffn,
                 resample: Resample::None,
             },
-            BlockPlan { resnets: vec![r], attn_per_resnet: 0, cross_dim: 0, ffn: false, resample: Resample::None },
+            BlockPlan {
+                resnets: vec![r],
+                attn_per_resnet: 0,
+                cross_dim: 0,
+                ffn: false,
+                resample: Resample::None,
+            },
         ]
     } else {
         vec![]

@@ -20,18 +20,37 @@ pub struct ResNet {
     pub conv3: Option<Conv2d>,
 }
 
-nn::impl_module!(ResNet { params: [], children: [norm1, conv1, time_layer, norm2, dropout, conv2], optional: [conv3] });
+nn::impl_module!(ResNet {
+    params: [],
+    children: [norm1, conv1, time_layer, norm2, dropout, conv2],
+    optional: [conv3]
+});
 
 impl ResNet {
     /// in → out channels, GroupNorm `groups`, time width `d_t`, dropout `p` (seeded by `seed`).
-    pub fn new(init: &mut Init, in_ch: usize, out_ch: usize, groups: usize, d_t: usize, p: f64, seed: u64) -> Result<Self> {
+    pub fn new(
+        init: &mut Init,
+        in_ch: usize,
+        out_ch: usize,
+        groups: usize,
+        d_t: usize,
+        p: f64,
+        seed: u64,
+    ) -> Result<Self> {
         Ok(Self {
             norm1: GroupNorm::new(init, groups, in_ch)?,
             conv1: Conv2d::same3x3(init, in_ch, out_ch),
             time_layer: Linear::new(init, d_t, 2 * out_ch, true),
             norm2: GroupNorm::new(init, groups, out_ch)?,
             dropout: Dropout::new(p, seed)?,
-            conv2: Conv2d::zeros(init, out_ch, out_ch, 3, Conv2dOptions { padding: [1, 1], ..Default::default() }, true),
+            conv2: Conv2d::zeros(
+                init,
+                out_ch,
+                out_ch,
+                3,
+                Conv2dOptions { padding: [1, 1], ..Default::default() },
+                true,
+            ),
             conv3: (in_ch != out_ch).then(|| Conv2d::pointwise(init, in_ch, out_ch)),
         })
     }
@@ -119,7 +138,14 @@ nn::impl_module!(ResNetBlock { params: [], children: [resnets, attn], optional: 
 
 impl ResNetBlock {
     /// Builds the block of `plan`; `seed` is advanced once per ResNet for its dropout stream.
-    pub fn new(init: &mut Init, plan: &BlockPlan, groups: usize, d_t: usize, p: f64, seed: &mut u64) -> Result<Self> {
+    pub fn new(
+        init: &mut Init,
+        plan: &BlockPlan,
+        groups: usize,
+        d_t: usize,
+        p: f64,
+        seed: &mut u64,
+    ) -> Result<Self> {
         let mut resnets = vec![];
         let mut attn = vec![];
         for r in &plan.resnets {
@@ -154,7 +180,9 @@ impl ResNetBlock {
         let a = self.attn_per_resnet;
         for (i, r) in self.resnets.iter().enumerate() {
             if let Some(s) = skips.as_deref_mut() {
-                let skip = s.pop().ok_or_else(|| crate::error::input_err("skips", "decoder ran out of skip activations"))?;
+                let skip = s
+                    .pop()
+                    .ok_or_else(|| crate::error::input_err("skips", "decoder ran out of skip activations"))?;
                 x = Var::cat(&[&x, &skip], 1)?;
             }
             x = {

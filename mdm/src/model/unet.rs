@@ -60,11 +60,16 @@ impl UNet {
         let d_c = m.cond_dim();
         let img = m.image_channels;
         let tm = EmbeddingMlp::new(init, d_t, false);
-        let cond_emb = (innermost && c.uses_cond_emb() && d_c > 0).then(|| Linear::new(init, d_c, d_t, false));
+        let cond_emb =
+            (innermost && c.uses_cond_emb() && d_c > 0).then(|| Linear::new(init, d_c, d_t, false));
         let cond_layers = c
             .micro_conditioning
             .iter()
-            .map(|mc| MicroCondLayer { key: mc.key.clone(), default: mc.default, mlp: EmbeddingMlp::new(init, d_t, true) })
+            .map(|mc| MicroCondLayer {
+                key: mc.key.clone(),
+                default: mc.default,
+                mlp: EmbeddingMlp::new(init, d_t, true),
+            })
             .collect();
         let ch0 = c.resolution_channels[0];
         let conv_in = Conv2d::same3x3(init, img, ch0);
@@ -81,7 +86,12 @@ impl UNet {
         let (mut lm_proj, mut class_emb) = (None, None);
         if innermost {
             if c.conditioning_feature_proj_dim > 0 && m.conditioning_feature_dim > 0 {
-                lm_proj = Some(Linear::new(init, m.conditioning_feature_dim, c.conditioning_feature_proj_dim, true));
+                lm_proj = Some(Linear::new(
+                    init,
+                    m.conditioning_feature_dim,
+                    c.conditioning_feature_proj_dim,
+                    true,
+                ));
             }
             if m.num_classes > 0 {
                 class_emb = Some(Embedding::new(init, m.num_classes + 1, m.conditioning_feature_dim)?);
@@ -164,7 +174,10 @@ impl UNet {
 
     /// Class labels (i64 [B], `num_classes` = null class) → a one-token sequence [B, 1, d_lm].
     pub fn class_tokens(&self, labels: &Tensor) -> Result<Var> {
-        let e = self.class_emb.as_ref().ok_or_else(|| input_err("conditioning", "the model has no class embedding (num_classes = 0)"))?;
+        let e = self
+            .class_emb
+            .as_ref()
+            .ok_or_else(|| input_err("conditioning", "the model has no class embedding (num_classes = 0)"))?;
         let _s = scope("class_emb");
         Ok(e.forward(&labels.reshape(&[labels.numel(), 1])?)?)
     }
