@@ -224,7 +224,7 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
         return Err(ConfigError::invalid(f("num_groups_norm"), "must be > 0"));
     }
     for (i, &ch) in c.resolution_channels.iter().enumerate() {
-        if ch == 0 || ch % c.num_groups_norm != 0 {
+        if ch == 0 || !ch.is_multiple_of(c.num_groups_norm) {
             return Err(ConfigError::invalid(
                 format!("{p}.resolution_channels[{i}]"),
                 format!("{ch} is not a positive multiple of num_groups_norm = {}", c.num_groups_norm),
@@ -268,7 +268,7 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
     let attn_groups = nn::layers::attention::ATTENTION_GROUPS;
     for i in 0..l {
         let ch = c.resolution_channels[i];
-        if c.attention_layers_at(i) > 0 && ch % attn_groups != 0 {
+        if c.attention_layers_at(i) > 0 && !ch.is_multiple_of(attn_groups) {
             return Err(ConfigError::invalid(
                 format!("{p}.resolution_channels[{i}]"),
                 format!(
@@ -278,7 +278,7 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
         }
     }
     if let Some(d) = c.temporal_dim
-        && (d == 0 || d % 8 != 0)
+        && (d == 0 || !d.is_multiple_of(8))
     {
         return Err(ConfigError::invalid(f("temporal_dim"), format!("{d} must be a positive multiple of 8")));
     }
@@ -312,7 +312,7 @@ fn validate_level(c: &UNetConfig, p: &str, innermost: bool, d_lm: usize) -> Resu
         ));
     }
     if innermost {
-        if c.has_mid_blocks() && c.resolution_channels[l - 1] % attn_groups != 0 {
+        if c.has_mid_blocks() && !c.resolution_channels[l - 1].is_multiple_of(attn_groups) {
             return Err(ConfigError::invalid(
                 format!("{p}.resolution_channels[{}]", l - 1),
                 format!("the middle attention block needs a multiple of {attn_groups} channels"),

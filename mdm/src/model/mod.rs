@@ -101,7 +101,7 @@ impl Mdm {
                 ));
             }
             let f = 1usize << (level.num_levels() - 1);
-            if h % f != 0 || w % f != 0 || h == 0 || w == 0 {
+            if !h.is_multiple_of(f) || !w.is_multiple_of(f) || h == 0 || w == 0 {
                 return Err(input_err(
                     format!("images[{k}]"),
                     format!("{h}×{w} is not a positive multiple of {f} ({} levels)", level.num_levels()),

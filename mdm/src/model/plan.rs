@@ -58,15 +58,15 @@ pub fn plan_level(c: &UNetConfig, cond_dim: usize) -> LevelPlan {
     let mut channels = ch[0];
     let mut skips = vec![channels];
     let mut down = Vec::with_capacity(l);
-    for i in 0..l {
+    for (i, &ch_i) in ch.iter().enumerate() {
         let mut resnets = vec![];
         for _ in 0..c.num_resnets_per_resolution[i] {
-            resnets.push(ResNetPlan { in_ch: channels, out_ch: ch[i] });
-            skips.push(ch[i]);
-            channels = ch[i];
+            resnets.push(ResNetPlan { in_ch: channels, out_ch: ch_i });
+            skips.push(ch_i);
+            channels = ch_i;
         }
         if i != l - 1 {
-            skips.push(ch[i]);
+            skips.push(ch_i);
         }
         let attn = c.attention_layers_at(i);
         down.push(BlockPlan {

@@ -111,7 +111,7 @@ impl SelfAttention {
     /// `channels` C (a multiple of 32 and of the 8 heads); `cond_dim` d_c > 0 enables
     /// cross-attention; `use_ffn` adds the residual FFN. Errors name the offending number.
     pub fn new(init: &mut Init, channels: usize, cond_dim: usize, use_ffn: bool) -> Result<Self> {
-        if channels == 0 || channels % ATTENTION_HEADS != 0 {
+        if channels == 0 || !channels.is_multiple_of(ATTENTION_HEADS) {
             return Err(crate::Error::Config(format!(
                 "SelfAttention: {channels} channels are not divisible into {ATTENTION_HEADS} heads"
             )));

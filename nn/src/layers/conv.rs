@@ -13,14 +13,7 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// Square kernel `k`, PyTorch default init (fan_in = in/groups · k²).
-    pub fn new(
-        init: &mut Init,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        opts: Conv2dOptions,
-        bias: bool,
-    ) -> Self {
+    pub fn new(init: &mut Init, c_in: usize, c_out: usize, k: usize, opts: Conv2dOptions, bias: bool) -> Self {
         let fan_in = c_in / opts.groups.max(1) * k * k;
         let weight = Param::new(init.kaiming_uniform(&[c_out, c_in / opts.groups.max(1), k, k], fan_in));
         let bias = bias.then(|| Param::new(init.bias(c_out, fan_in)));
@@ -28,14 +21,7 @@ impl Conv2d {
     }
 
     /// Weight and bias zero (ml-mdm's `zero_module`).
-    pub fn zeros(
-        init: &mut Init,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        opts: Conv2dOptions,
-        bias: bool,
-    ) -> Self {
+    pub fn zeros(init: &mut Init, c_in: usize, c_out: usize, k: usize, opts: Conv2dOptions, bias: bool) -> Self {
         Self {
             weight: Param::new(init.zeros(&[c_out, c_in / opts.groups.max(1), k, k])),
             bias: bias.then(|| Param::new(init.zeros(&[c_out]))),
@@ -69,16 +55,7 @@ pub struct Downsample {
 
 impl Downsample {
     pub fn new(init: &mut Init, c: usize) -> Self {
-        Self {
-            conv: Conv2d::new(
-                init,
-                c,
-                c,
-                3,
-                Conv2dOptions { stride: [2, 2], padding: [1, 1], ..Default::default() },
-                true,
-            ),
-        }
+        Self { conv: Conv2d::new(init, c, c, 3, Conv2dOptions { stride: [2, 2], padding: [1, 1], ..Default::default() }, true) }
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
         self.conv.forward(x)

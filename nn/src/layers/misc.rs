@@ -17,12 +17,7 @@ pub struct Dropout {
 
 impl Clone for Dropout {
     fn clone(&self) -> Self {
-        Self {
-            p: self.p,
-            training: self.training,
-            seed: self.seed,
-            offset: AtomicU64::new(self.offset.load(Ordering::Relaxed)),
-        }
+        Self { p: self.p, training: self.training, seed: self.seed, offset: AtomicU64::new(self.offset.load(Ordering::Relaxed)) }
     }
 }
 

@@ -15,16 +15,9 @@ impl GroupNorm {
     /// Errors (naming the numbers) when `channels` is not a multiple of `groups`.
     pub fn new(init: &mut Init, groups: usize, channels: usize) -> Result<Self> {
         if groups == 0 || channels % groups != 0 {
-            return Err(crate::Error::Config(format!(
-                "GroupNorm: {channels} channels are not divisible into {groups} groups"
-            )));
+            return Err(crate::Error::Config(format!("GroupNorm: {channels} channels are not divisible into {groups} groups")));
         }
-        Ok(Self {
-            weight: Param::new(init.ones(&[channels])),
-            bias: Param::new(init.zeros(&[channels])),
-            groups,
-            eps: 1e-5,
-        })
+        Ok(Self { weight: Param::new(init.ones(&[channels])), bias: Param::new(init.zeros(&[channels])), groups, eps: 1e-5 })
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
         Ok(x.group_norm(self.groups, Some(self.weight.var()), Some(self.bias.var()), self.eps)?)
