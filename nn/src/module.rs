@@ -14,6 +14,12 @@ impl Param {
     pub fn new(t: Tensor) -> Self {
         Self { var: Var::leaf(t), frozen: false }
     }
+    /// Wraps an existing variable (frozen iff it does not require a gradient), e.g. to run a
+    /// module on leaves owned by `autograd::gradcheck`.
+    pub fn from_var(var: Var) -> Self {
+        let frozen = !var.requires_grad();
+        Self { var, frozen }
+    }
     /// The variable to use in a forward pass.
     pub fn var(&self) -> &Var {
         &self.var
