@@ -13,7 +13,9 @@
 pub mod config;
 pub mod count;
 mod error;
+pub mod diffusion;
 pub mod model;
+pub mod sampler;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
