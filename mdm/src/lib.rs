@@ -12,8 +12,8 @@
 
 pub mod config;
 pub mod count;
-mod error;
 pub mod diffusion;
+mod error;
 pub mod model;
 pub mod sampler;
 

@@ -4,8 +4,8 @@
 
 use autograd::Var;
 use kernels::testing::TestRng;
-use mdm::diffusion::*;
 use mdm::Error;
+use mdm::diffusion::*;
 use tensor::{DType, Tensor};
 
 fn rand64(rng: &mut TestRng, shape: &[usize]) -> Tensor {
@@ -161,6 +161,7 @@ fn pyramid_is_average_pooling() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // r indexes four parallel lists
 fn noise_at_follows_forward_process() {
     let mut rng = TestRng::new(7);
     let d = Diffusion::new(DiffusionConfig::default(), &[1, 2]).unwrap();
@@ -310,7 +311,8 @@ fn loss_mixed_ratio_masks_and_rescales() {
     close(l.value().item().unwrap(), top + low);
     close(logs[0], (c.mse[0][0] + c.mse[0][1]) / 2.0);
     // "2:1" → m = [2/3, 1], ⌊8/3⌋ = 2 samples.
-    let d = Diffusion::new(DiffusionConfig { mixed_ratio: vec![2.0, 1.0], ..Default::default() }, &[1, 2]).unwrap();
+    let d = Diffusion::new(DiffusionConfig { mixed_ratio: vec![2.0, 1.0], ..Default::default() }, &[1, 2])
+        .unwrap();
     let f = d.loss_factors(&T4);
     assert_eq!(f[0][2], 0.0);
     close(f[0][1], 0.25 / (2.0 / 3.0));
@@ -333,7 +335,11 @@ fn loss_vdm_weights() {
     let ws: f64 = w.iter().sum();
     let want: f64 = (0..2).map(|r| (0..4).map(|b| w[b] * c.mse[r][b]).sum::<f64>() / ws).sum();
     let (l, _) = c.d.loss(&c.preds, &c.nb).unwrap();
-    assert!((l.value().item().unwrap() - want).abs() < 1e-9 * want.abs(), "{} vs {want}", l.value().item().unwrap());
+    assert!(
+        (l.value().item().unwrap() - want).abs() < 1e-9 * want.abs(),
+        "{} vs {want}",
+        l.value().item().unwrap()
+    );
 }
 
 fn field_of(e: Error) -> String {
@@ -349,8 +355,14 @@ fn config_validation_names_the_field() {
     let d = DiffusionConfig::default;
     assert_eq!(bad(DiffusionConfig { num_steps: 1, ..d() }, 2), "diffusion.num_steps");
     assert_eq!(bad(DiffusionConfig { shift_power: f64::NAN, ..d() }, 2), "diffusion.shift_power");
-    assert_eq!(bad(DiffusionConfig { multi_res_weights: vec![1.0], ..d() }, 2), "diffusion.multi_res_weights");
-    assert_eq!(bad(DiffusionConfig { multi_res_weights: vec![1.0, -1.0], ..d() }, 2), "diffusion.multi_res_weights[1]");
+    assert_eq!(
+        bad(DiffusionConfig { multi_res_weights: vec![1.0], ..d() }, 2),
+        "diffusion.multi_res_weights"
+    );
+    assert_eq!(
+        bad(DiffusionConfig { multi_res_weights: vec![1.0, -1.0], ..d() }, 2),
+        "diffusion.multi_res_weights[1]"
+    );
     assert_eq!(
         bad(DiffusionConfig { multi_res_weights: vec![1.0, 1.0], use_double_loss: false, ..d() }, 2),
         "diffusion.multi_res_weights"

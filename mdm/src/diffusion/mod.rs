@@ -23,12 +23,11 @@ mod param;
 mod schedule;
 
 pub use param::{
-    eps_from_v, eps_from_v_var, eps_from_x0, per_sample, v_from_eps_x0, x0_from_eps, x0_from_v,
-    z_from_x0_eps,
+    eps_from_v, eps_from_v_var, eps_from_x0, per_sample, v_from_eps_x0, x0_from_eps, x0_from_v, z_from_x0_eps,
 };
 pub use schedule::{Schedule, ScheduleKind};
 
-use crate::error::{input_err, ConfigError};
+use crate::error::{ConfigError, input_err};
 use crate::{Error, Result};
 use autograd::Var;
 use serde::{Deserialize, Serialize};
@@ -150,7 +149,7 @@ impl Diffusion {
             return Err(invalid("scales[0]", format!("{} (the top resolution has scale 1)", scales[0])));
         }
         for i in 1..scales.len() {
-            if scales[i] <= scales[i - 1] || scales[i] % scales[i - 1] != 0 {
+            if scales[i] <= scales[i - 1] || !scales[i].is_multiple_of(scales[i - 1]) {
                 return Err(invalid(
                     &format!("scales[{i}]"),
                     format!("{} is not a multiple > scales[{}] = {}", scales[i], i - 1, scales[i - 1]),
@@ -161,7 +160,13 @@ impl Diffusion {
         let low = *scales.last().unwrap_or(&1) as f64;
         let schedules = scales
             .iter()
-            .map(|&s| if cfg.schedule_shifted { base.shifted(low / s as f64, cfg.shift_power) } else { base.clone() })
+            .map(|&s| {
+                if cfg.schedule_shifted {
+                    base.shifted(low / s as f64, cfg.shift_power)
+                } else {
+                    base.clone()
+                }
+            })
             .collect();
         Ok(Self { config: cfg, scales: scales.to_vec(), base, schedules })
     }
@@ -208,7 +213,7 @@ impl Diffusion {
                 if s == 1 {
                     return Ok(x.clone());
                 }
-                if sh[2] % s != 0 || sh[3] % s != 0 {
+                if !sh[2].is_multiple_of(s) || !sh[3].is_multiple_of(s) {
                     return Err(input_err("x", format!("{}×{} is not divisible by scale {s}", sh[2], sh[3])));
                 }
                 Ok(x.avg_pool2d([s, s], [s, s], [0, 0], true)?)
@@ -226,7 +231,10 @@ impl Diffusion {
         let b = x0[0].shape().first().copied().unwrap_or(0);
         for (r, x) in x0.iter().enumerate() {
             if x.rank() != 4 || x.shape()[0] != b || b == 0 {
-                return Err(input_err(format!("x0[{r}]"), format!("shape {:?}, expected [{b}, C, H, W]", x.shape())));
+                return Err(input_err(
+                    format!("x0[{r}]"),
+                    format!("shape {:?}, expected [{b}, C, H, W]", x.shape()),
+                ));
             }
         }
         Ok(b)

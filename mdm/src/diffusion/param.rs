@@ -5,8 +5,8 @@
 //! √(1−γ), which is the same value up to rounding and better conditioned here).
 //! Tensors are [B, ...]; `gamma` has B entries; coefficients take the tensor's dtype.
 
-use crate::error::input_err;
 use crate::Result;
+use crate::error::input_err;
 use autograd::Var;
 use tensor::Tensor;
 

@@ -45,9 +45,7 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
     match n {
         0 => vec![],
         1 => vec![a],
-        _ => (0..n)
-            .map(|i| if i == n - 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 })
-            .collect(),
+        _ => (0..n).map(|i| if i == n - 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 }).collect(),
     }
 }
 

@@ -15,7 +15,7 @@
 
 mod step;
 
-pub use step::{dynamic_threshold, step, threshold, timestep_grid, StepOutput};
+pub use step::{StepOutput, dynamic_threshold, step, threshold, timestep_grid};
 
 use crate::diffusion::Diffusion;
 use crate::error::input_err;
@@ -66,6 +66,8 @@ pub struct SamplerConfig {
 }
 
 /// The condition of a sampling batch.
+// One value per sampling call: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum SampleCondition {
     /// No conditioning.
@@ -92,7 +94,7 @@ pub fn resolution_sizes(model: &Mdm, image_size: usize) -> Result<Vec<usize>> {
     for level in model.config.levels() {
         let f = 1usize << (level.num_levels() - 1);
         let s = sizes[sizes.len() - 1];
-        if s == 0 || s % f != 0 {
+        if s == 0 || !s.is_multiple_of(f) {
             return Err(input_err("image_size", format!("{image_size}: side {s} is not a multiple of {f}")));
         }
         if level.inner.is_some() {
@@ -102,14 +104,25 @@ pub fn resolution_sizes(model: &Mdm, image_size: usize) -> Result<Vec<usize>> {
     Ok(sizes)
 }
 
-fn pad_tokens(t: &Tensor, mask: Option<&Tensor>, b: usize, len: usize, name: &str) -> Result<(Tensor, Tensor)> {
+fn pad_tokens(
+    t: &Tensor,
+    mask: Option<&Tensor>,
+    b: usize,
+    len: usize,
+    name: &str,
+) -> Result<(Tensor, Tensor)> {
     let sh = t.shape();
     if sh.len() != 3 || (sh[0] != b && sh[0] != 1) || sh[1] > len {
         return Err(input_err(name, format!("shape {sh:?}, expected [{b} or 1, L, d]")));
     }
     let m = match mask {
         Some(m) if m.shape() == [sh[0], sh[1]] => m.to_dtype(DType::U8)?,
-        Some(m) => return Err(input_err(format!("{name} mask"), format!("shape {:?}, expected [{}, {}]", m.shape(), sh[0], sh[1]))),
+        Some(m) => {
+            return Err(input_err(
+                format!("{name} mask"),
+                format!("shape {:?}, expected [{}, {}]", m.shape(), sh[0], sh[1]),
+            ));
+        }
         None => Tensor::ones(&[sh[0], sh[1]], DType::U8),
     };
     let (t, m) = if sh[0] == 1 && b > 1 {
@@ -165,7 +178,14 @@ fn cond_input(cond: &SampleCondition, model: &Mdm, b: usize, doubled: bool) -> R
 }
 
 /// One guided network call: v-predictions high → low for inputs `z` at model time `time`.
-fn predict(model: &Mdm, z: &[Tensor], time: f64, cond: &CondInput, guidance: f64, doubled: bool) -> Result<Vec<Tensor>> {
+fn predict(
+    model: &Mdm,
+    z: &[Tensor],
+    time: f64,
+    cond: &CondInput,
+    guidance: f64,
+    doubled: bool,
+) -> Result<Vec<Tensor>> {
     let b = z[0].shape()[0];
     let nb = if doubled { 2 * b } else { b };
     let inputs: Vec<Var> = z
@@ -198,10 +218,10 @@ fn check_config(cfg: &SamplerConfig, diffusion: &Diffusion, batch: usize) -> Res
     if cfg.steps == 0 || cfg.steps > n {
         return Err(input_err("steps", format!("{} is not in [1, {n}]", cfg.steps)));
     }
-    if let SamplerKind::Ddim { eta } = cfg.kind {
-        if !(0.0..=1.0).contains(&eta) {
-            return Err(input_err("eta", format!("{eta} is not in [0, 1]")));
-        }
+    if let SamplerKind::Ddim { eta } = cfg.kind
+        && !(0.0..=1.0).contains(&eta)
+    {
+        return Err(input_err("eta", format!("{eta} is not in [0, 1]")));
     }
     if !cfg.guidance.is_finite() {
         return Err(input_err("guidance", format!("{} is not finite", cfg.guidance)));
@@ -227,7 +247,10 @@ pub fn sample(
     if scales != diffusion.scales() {
         return Err(input_err(
             "diffusion.scales",
-            format!("{:?} do not match the model's {scales:?} at image size {image_size}", diffusion.scales()),
+            format!(
+                "{:?} do not match the model's {scales:?} at image size {image_size}",
+                diffusion.scales()
+            ),
         ));
     }
     let doubled = cfg.guidance != 1.0 && !matches!(cond, SampleCondition::Unconditional);

@@ -2,9 +2,9 @@
 //! DDPM-ancestral / DDIM(η) update of one resolution.
 
 use super::{SamplerKind, Threshold};
+use crate::Result;
 use crate::diffusion::x0_from_v;
 use crate::error::input_err;
-use crate::Result;
 use tensor::Tensor;
 
 /// The sampling grid (ml-mdm `set_timesteps`): round(k·(N+1)/(n+1)) for k = n, …, 0 with numpy's
