@@ -388,3 +388,18 @@ fn config_toml_round_trip_and_unknown_fields() {
     let e = toml::from_str::<W>("[diffusion]\nnum_step = 32\n").err().unwrap().to_string();
     assert!(e.contains("num_step"), "{e}");
 }
+
+#[test]
+fn cond_drop_mask_has_the_configured_rate() {
+    let mk = |p: f64| {
+        Diffusion::new(DiffusionConfig { cond_drop_prob: p, ..Default::default() }, &[1, 2]).unwrap()
+    };
+    assert!(mk(0.0).cond_drop_mask(100, 1, 0).unwrap().iter().all(|&x| !x));
+    assert!(mk(1.0).cond_drop_mask(100, 1, 0).unwrap().iter().all(|&x| x));
+    let d = mk(0.1);
+    let m = d.cond_drop_mask(10_000, 3, 0).unwrap();
+    assert_eq!(m, d.cond_drop_mask(10_000, 3, 0).unwrap());
+    // Binomial(10 000, 0.1): sd 30; allow 5 sd.
+    let n = m.iter().filter(|&&x| x).count() as f64;
+    assert!((n - 1000.0).abs() < 150.0, "{n} dropped");
+}

@@ -280,6 +280,17 @@ impl Diffusion {
         Ok(NoisedBatch { z, eps, t: t.to_vec(), times, gammas })
     }
 
+    /// Which of `batch` samples get the null condition in training (probability
+    /// `cond_drop_prob` each), from the Philox stream at (seed, offset) (`batch` elements).
+    pub fn cond_drop_mask(&self, batch: usize, seed: u64, offset: u64) -> Result<Vec<bool>> {
+        let p = self.config.cond_drop_prob;
+        if p <= 0.0 || batch == 0 {
+            return Ok(vec![false; batch]);
+        }
+        let u = Tensor::rand_uniform(&[batch], 0.0, 1.0, seed, offset, DType::F64)?;
+        Ok(u.to_vec_f64().into_iter().map(|x| x < p).collect())
+    }
+
     /// Per-resolution, per-sample loss factors: resolution weight × mixed-ratio mask / m_r ×
     /// batch weight (1/B, or the normalised VDM weight). `[r][b]`.
     pub fn loss_factors(&self, t: &[usize]) -> Vec<Vec<f64>> {

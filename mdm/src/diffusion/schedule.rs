@@ -84,7 +84,7 @@ impl Schedule {
         Self { gammas, log_snrs }
     }
 
-    /// γ[k] (k in 0..=N).
+    /// γ[k] (k in 0..=N; panics beyond N like slice indexing).
     pub fn gamma(&self, k: usize) -> f64 {
         self.gammas[k]
     }
@@ -123,8 +123,11 @@ impl Schedule {
 
     /// ml-mdm's VDM loss weight for the model time input t (index t + 1 of its weight table):
     /// SNR(γ[k−1])/SNR(γ[k]) − 1 with k = max(t + 1, 2) (the first two entries duplicate the third).
-    /// Invariant under the SNR shift.
+    /// Invariant under the SNR shift. Needs N ≥ 2 (returns 0 for shorter schedules).
     pub fn vdm_weight(&self, t: usize) -> f64 {
+        if self.len() < 3 {
+            return 0.0;
+        }
         let k = (t + 1).max(2).min(self.len() - 1);
         (self.log_snrs[k - 1] - self.log_snrs[k]).exp() - 1.0
     }
