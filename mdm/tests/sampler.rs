@@ -101,7 +101,7 @@ fn ddpm_and_ddim_updates_match_formulas() {
             }
         }
     }
-    // Without noise DDPM returns the mean; η = 1 DDIM equals DDPM's variance (β̃) with the DDIM mean.
+    // DDPM without noise returns the mean μ; with noise it adds exactly √β̃·n.
     let a = step(&z, &v, g, gp, SamplerKind::Ddpm, Threshold::None, None).unwrap().z.to_vec_f64();
     let b = step(&z, &v, g, gp, SamplerKind::Ddpm, Threshold::None, Some(&n)).unwrap().z.to_vec_f64();
     for i in 0..12 {
