@@ -12,8 +12,10 @@
 
 pub mod config;
 pub mod count;
+pub mod diffusion;
 mod error;
 pub mod model;
+pub mod sampler;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
