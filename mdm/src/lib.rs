@@ -12,8 +12,11 @@
 
 pub mod config;
 pub mod count;
+pub mod data;
 mod error;
+pub mod image_io;
 pub mod model;
+pub mod text;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
