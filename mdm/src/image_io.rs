@@ -57,7 +57,7 @@ fn f32_data(t: &Tensor, what: &str) -> Result<Vec<f32>> {
     Ok(v)
 }
 
-/// Writes rows of image tensors ([B,3,h,w] in [-1,1], ml-mdm output mapping u8 = clamp(x·128 + 127,
+/// Writes rows of image tensors (`[B,3,h,w]` in [-1,1], ml-mdm output mapping u8 = clamp(x·128 + 127,
 /// 0, 255)) as one PNG grid: each row is one sample, each column one resolution (smaller ones
 /// upscaled nearest to the largest so they line up side by side), with a 2-px gap. Atomic write
 /// (temp + rename).
@@ -92,7 +92,7 @@ pub fn save_grid(path: &Path, columns: &[Tensor]) -> Result<()> {
     write_png(path, canvas.w, canvas.h, &canvas.rgb)
 }
 
-/// A strip of images (denoising trajectory): `frames` each [3,h,w] side by side (2-px gaps).
+/// A strip of images (denoising trajectory): `frames` each `[3,h,w]` side by side (2-px gaps).
 pub fn save_strip(path: &Path, frames: &[Tensor]) -> Result<()> {
     let first = frames.first().ok_or_else(|| input_err("save_strip frames", "no frames"))?;
     let (h, w) = match first.shape() {

@@ -241,7 +241,7 @@ fn broken_fixture(edit: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>)) -> tempfile::Te
 }
 
 fn open_err(dir: &Path) -> String {
-    FashionMnist::open(dir, 32).err().expect("must fail").to_string()
+    FashionMnist::open(dir, 32).expect_err("must fail").to_string()
 }
 
 #[test]

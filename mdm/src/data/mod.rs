@@ -72,7 +72,7 @@ pub trait Dataset: Send + Sync {
 pub struct Batch {
     /// [B, 3, S, S] f32.
     pub images: Tensor,
-    /// i64 [B] when every example has a label.
+    /// i64 `[B]` when every example has a label.
     pub labels: Option<Tensor>,
     /// One caption per example ("" where an example has none).
     pub captions: Vec<String>,
@@ -116,8 +116,8 @@ pub fn make_batch(ds: &dyn Dataset, start: u64, batch: usize, size: usize) -> Re
     Ok(Batch { images, labels, captions })
 }
 
-/// Data source from a config / CLI value: "shapes", "fashion-mnist[:DIR]"
-/// (default /usr/share/datasets/fashion-mnist/), "folder:DIR" (TSV DIR/captions.tsv).
+/// Data source from a config / CLI value: `shapes`, `fashion-mnist[:DIR]`
+/// (default /usr/share/datasets/fashion-mnist/), `folder:DIR` (TSV DIR/captions.tsv).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DataConfig {
