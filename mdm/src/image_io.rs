@@ -221,7 +221,10 @@ fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
     let rgb = match i.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => px,
         jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&v| [v; 3]).collect(),
-        jpeg_decoder::PixelFormat::L16 => px.chunks_exact(2).flat_map(|v| [v[0]; 3]).collect(),
+        jpeg_decoder::PixelFormat::L16 => {
+            // Native-endian 16-bit samples; keep the high byte.
+            px.chunks_exact(2).flat_map(|v| [(u16::from_ne_bytes([v[0], v[1]]) >> 8) as u8; 3]).collect()
+        }
         jpeg_decoder::PixelFormat::CMYK32 => px
             .chunks_exact(4)
             .flat_map(|p| {

@@ -121,9 +121,20 @@ pub fn make_batch(ds: &dyn Dataset, start: u64, batch: usize, size: usize) -> Re
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DataConfig {
-    Shapes { seed: u64 },
-    FashionMnist { dir: Option<PathBuf>, pad_to: Option<usize> },
-    Folder { dir: PathBuf, tsv: Option<PathBuf>, skip_bad: bool },
+    Shapes {
+        seed: u64,
+    },
+    FashionMnist {
+        dir: Option<PathBuf>,
+        pad_to: Option<usize>,
+    },
+    /// `tsv` (default `captions.tsv`) is relative to `dir` unless absolute; `skip_bad` skips and
+    /// counts bad lines instead of failing.
+    Folder {
+        dir: PathBuf,
+        tsv: Option<PathBuf>,
+        skip_bad: bool,
+    },
 }
 
 impl Default for DataConfig {
@@ -172,7 +183,7 @@ pub fn open(cfg: &DataConfig) -> Result<Box<dyn Dataset>> {
             Box::new(FashionMnist::open(&dir, pad_to.unwrap_or(32))?)
         }
         DataConfig::Folder { dir, tsv, skip_bad } => {
-            let tsv = tsv.clone().unwrap_or_else(|| dir.join("captions.tsv"));
+            let tsv = dir.join(tsv.as_deref().unwrap_or(Path::new("captions.tsv")));
             Box::new(Folder::open(dir, &tsv, *skip_bad)?)
         }
     })
