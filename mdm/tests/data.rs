@@ -333,7 +333,8 @@ fn folder_bad_lines_error_with_line_or_are_skipped_and_counted() {
 #[test]
 fn folder_images_are_resized_and_centre_cropped() {
     let d = write_folder("a.png\tstripes\nb.jpg\tpurple\n");
-    let ds = open(&DataConfig::Folder { dir: d.path().into(), tsv: None, skip_bad: false }).unwrap();
+    let tsv = Some("captions.tsv".into()); // relative to the folder
+    let ds = open(&DataConfig::Folder { dir: d.path().into(), tsv, skip_bad: false }).unwrap();
     // Short side 4 already: the centre 4 columns (2–5) are pure green.
     let s = ds.get(0, 4).unwrap();
     assert_eq!(s.caption.as_deref(), Some("stripes"));
