@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use mdm::data::{
     COLOURS, DataConfig, Dataset, FashionMnist, Folder, NUM_SHAPE_CLASSES, SHAPES, Shapes, make_batch, open,
+    resize_center_crop, resize_rgb,
 };
 use mdm::image_io::{read_image, read_png, save_grid, save_strip, to_u8, write_png};
 use mdm::text::{EOS, HashTextEncoder};
@@ -352,6 +353,22 @@ fn folder_images_are_resized_and_centre_cropped() {
     let (w, h, _) = read_image(&d.path().join("b.jpg")).unwrap();
     assert_eq!((w, h), (16, 16));
     assert!(ds.get(2, 8).is_err());
+}
+
+/// Hand-computed antialiased bilinear weights (PIL's BILINEAR): a 2× downscale of a row
+/// [a, b, c, d] gives [(3a + 3b + c)/7, (b + 3c + 3d)/7]; a 2× upscale of [a, b] gives
+/// [a, (3a + b)/4, (a + 3b)/4, b].
+#[test]
+fn resize_matches_hand_computed_bilinear_weights() {
+    let row = |v: &[u8]| -> Vec<u8> { v.iter().flat_map(|&x| [x, x, x]).collect() };
+    let down = resize_rgb(&row(&[0, 70, 140, 210]), 4, 1, 2, 1);
+    assert_eq!(down, row(&[50, 160]));
+    let up = resize_rgb(&row(&[0, 200]), 2, 1, 4, 1);
+    assert_eq!(up, row(&[0, 50, 150, 200]));
+    // Vertical direction and centre crop: a 2×6 (w×h) column, short side 2 → unchanged width,
+    // rows 2–3 kept.
+    let col: Vec<u8> = (0..6u8).flat_map(|y| [y * 10; 6]).collect();
+    assert_eq!(resize_center_crop(&col, 2, 6, 2), [20, 20, 20, 20, 20, 20, 30, 30, 30, 30, 30, 30]);
 }
 
 // ----- PNG grids -----

@@ -64,7 +64,12 @@ pub trait Dataset: Send + Sync {
         0
     }
     /// One line describing the source (for logs).
-    fn describe(&self) -> String;
+    fn describe(&self) -> String {
+        match self.len() {
+            Some(n) => format!("dataset of {n} examples"),
+            None => "infinite dataset".to_string(),
+        }
+    }
 }
 
 /// A stack of examples.
