@@ -10,10 +10,12 @@
 //! - `folder:DIR` ([`Folder`]): a TSV `path<TAB>caption` of PNG/JPEG files, resized (short side,
 //!   antialiased bilinear) and centre-cropped.
 //!
-//! Deviations from ml-mdm: ml-mdm streams WebDataset/TSV shards from S3 with PIL decoding and
-//! random crops/flips; here data is local, decoding is done by the `png`/`jpeg-decoder` crates, the
-//! crop is always the centre and there is no augmentation. The shapes and Fashion-MNIST sources
-//! (class labels) are additions for a CPU-sized quick start. Errors are [`crate::Error::Input`]
+//! Like ml-mdm's reader (spec §2.1), images are resized so the smaller side is the target size,
+//! centre-cropped, not augmented, and scaled by (u8 − 127)/128. Deviations from ml-mdm: ml-mdm
+//! streams TSV/tar shards (optionally from S3) decoded by PIL; here data is local, decoding is done
+//! by the `png`/`jpeg-decoder` crates and resizing by our own antialiased bilinear filter (PIL's
+//! weights, integer rounding may differ by one level). The shapes and Fashion-MNIST sources (with
+//! class labels) are additions for a CPU-sized quick start. Errors are [`crate::Error::Input`]
 //! values whose `input` names the file (and line or index).
 
 mod fashion;
