@@ -12,8 +12,13 @@
 
 pub mod config;
 pub mod count;
+pub mod data;
+pub mod diffusion;
 mod error;
+pub mod image_io;
 pub mod model;
+pub mod sampler;
+pub mod text;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
