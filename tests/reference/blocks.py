@@ -177,3 +177,45 @@ def adamw_fixture(r):
             t[f"step{s}.grad.{k}"] = g[k]
             t[f"step{s}.param.{k}"] = np.asarray(cur[k])
     return t
+
+
+# Schedules (spec §2.3, §2.4), float64 numpy in ml-mdm's own formulation: the shift divides the SNR
+# (γ_s = 1 / (1 + (1−γ)/γ · s^p)), where ours shifts logSNR and applies a sigmoid.
+SHIFTS = [(4.0, 1.0), (4.0, 2.0), (16.0, 2.0)]
+
+
+def _deepfloyd(n):
+    def abar(s):
+        return math.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+    betas = [min(1 - abar((i + 1) / n) / abar(i / n), 0.999) for i in range(n)]
+    return np.cumprod(np.concatenate([[1.0], 1.0 - np.array(betas)]))
+
+
+def _cosine(n):
+    lmin, lmax = -5.0, 5.0
+    b = math.atan(math.exp(-lmax / 2))
+    a = math.atan(math.exp(-lmin / 2)) - b
+    logsnr = -2 * np.log(np.tan(a * np.linspace(0, 1, n) + b))
+    return np.concatenate([[1.0], 1 / (1 + np.exp(-logsnr))])
+
+
+def _ddpm(n):
+    return np.cumprod(np.concatenate([[1.0], 1.0 - np.linspace(1e-4, 0.02, n)]))
+
+
+def _shift(g, s, p):
+    with np.errstate(divide="ignore"):
+        snr = g / (1 - g)
+        return 1 / (1 + 1 / (snr / s ** p))
+
+
+def schedule_fixture():
+    t = {}
+    for kind, f in [("deepfloyd", _deepfloyd), ("cosine", _cosine), ("ddpm", _ddpm)]:
+        for n in (32, 1000):
+            g = f(n)
+            t[f"{kind}.{n}"] = g
+            if kind == "deepfloyd":
+                for s, p in SHIFTS:
+                    t[f"{kind}.{n}.shift{s:g}_p{p:g}"] = _shift(g, s, p)
+    return t

@@ -16,7 +16,7 @@ tests/fixtures/ops.safetensors, for `{op}.{case}`:
 The op parameters (dims, eps, strides, ...) are written down twice: in CASES below and in
 tests/tests/reference.rs; keep them in sync.
 
-It also writes the model-level fixtures of blocks.py: resnet, attention, temb and adamw
+It also writes the model-level fixtures of blocks.py: resnet, attention, temb, adamw and schedule
 .safetensors (see README.md).
 """
 import os
@@ -251,6 +251,7 @@ def main():
         "attention": blocks.attention_fixture(rng_for("attention")),
         "temb": blocks.temb_fixture(rng_for("temb")),
         "adamw": blocks.adamw_fixture(rng_for("adamw")),
+        "schedule": blocks.schedule_fixture(),
     }
     for name, t in files.items():
         path = os.path.join(FIXTURES, f"{name}.safetensors")
