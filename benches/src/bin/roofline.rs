@@ -1,8 +1,12 @@
-//! `cargo run --release -p benches --bin roofline [--json]`
+//! `cargo run --release -p benches --bin roofline [--json] [--compare FILE]`
 //!
 //! Measures this machine's limits (FMA peak, copy bandwidth; see `benches::machine`), then times
 //! each kernel case and prints op, shape, time, GFLOP/s, GB/s and % of the roofline limit.
 //! To add rows, push more `Case`s in `cases()`.
+//!
+//! `--compare FILE`: the reference timings written by `benches/compare/compare.py` (JAX on the CPU,
+//! 2 threads; one `{"op": .., "shape": .., "secs": ..}` row per line); prints ours/reference per row
+//! (below 1: we are faster).
 
 use benches::machine;
 use benches::random_f32;
@@ -218,8 +222,72 @@ fn cases() -> Vec<Case> {
     v
 }
 
+/// A string or number field of a one-line JSON object written by `compare.py`.
+fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let rest = &line[line.find(&format!("\"{key}\": "))? + key.len() + 4..];
+    match rest.strip_prefix('"') {
+        Some(r) => r.find('"').map(|e| &r[..e]),
+        None => rest.find([',', '}']).map(|e| rest[..e].trim()),
+    }
+}
+
+/// Reference rows (op, shape, seconds) from a `compare.py` file.
+fn read_reference(path: &str) -> Result<Vec<(String, String, f64)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--compare {path}: {e}"))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| l.contains("\"op\": ")) {
+        let bad = |what: &str| format!("--compare {path}: line {}: {what}", i + 1);
+        let op = json_field(line, "op").ok_or_else(|| bad("no `op` string"))?;
+        let shape = json_field(line, "shape").ok_or_else(|| bad("no `shape` string"))?;
+        let secs = json_field(line, "secs")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| bad("`secs` is not a positive number"))?;
+        rows.push((op.to_string(), shape.to_string(), secs));
+    }
+    if rows.is_empty() {
+        return Err(format!("--compare {path}: no rows (expected compare.py's output)"));
+    }
+    Ok(rows)
+}
+
+/// Prints ours/reference for every row present in both.
+fn print_ratios(rows: &[benches::roofline::Result], reference: &[(String, String, f64)], path: &str) {
+    println!("\nours / reference ({path}; below 1 = we are faster)");
+    println!("{:<22} {:<22} {:>11} {:>11} {:>9}", "op", "shape", "ours", "reference", "ratio");
+    for r in rows {
+        match reference.iter().find(|(op, shape, _)| *op == r.name && *shape == r.shape) {
+            Some((_, _, secs)) => println!(
+                "{:<22} {:<22} {:>9.3}ms {:>9.3}ms {:>9.2}",
+                r.name,
+                r.shape,
+                r.secs * 1e3,
+                secs * 1e3,
+                r.secs / secs
+            ),
+            None => println!("{:<22} {:<22} {:>9.3}ms {:>11} {:>9}", r.name, r.shape, r.secs * 1e3, "-", "-"),
+        }
+    }
+}
+
 fn main() {
-    let json = std::env::args().any(|a| a == "--json");
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let compare = args.iter().position(|a| a == "--compare").map(|i| args.get(i + 1).cloned());
+    let reference = match compare {
+        None => None,
+        Some(None) => {
+            eprintln!("--compare needs a file (written by benches/compare/compare.py)");
+            std::process::exit(2);
+        }
+        Some(Some(path)) => match read_reference(&path) {
+            Ok(r) => Some((path, r)),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+    };
     let lim = machine::measure();
     if !json {
         eprintln!("gemm micro-kernel: {}", kernels::gemm::f32_kernel_name());
@@ -229,5 +297,22 @@ fn main() {
         println!("{}", to_json(&lim, &rows));
     } else {
         print_table(&lim, &rows);
+        if let Some((path, reference)) = &reference {
+            print_ratios(&rows, reference, path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_field;
+
+    #[test]
+    fn reads_compare_py_rows() {
+        let line = r#"{"op": "gemm f32 (A^T)", "shape": "1024x1024x1024", "secs": 0.0133}, "#;
+        assert_eq!(json_field(line, "op"), Some("gemm f32 (A^T)"));
+        assert_eq!(json_field(line, "shape"), Some("1024x1024x1024"));
+        assert_eq!(json_field(line, "secs"), Some("0.0133"));
+        assert_eq!(json_field(line, "bound"), None);
     }
 }
