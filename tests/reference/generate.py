@@ -13,7 +13,7 @@ tests/fixtures/ops.safetensors, for `{op}.{case}`:
   out        forward output
   gout       the seeded output gradient
   grad{i}    the gradient of `sum(out * gout)` with respect to in{i}
-The op parameters (dims, eps, strides, ...) are written down twice: in CASES below and in
+The op parameters (dims, eps, strides, ...) are written down twice: in the case tables below (UNARY, BINARY, REDUCE, case_other) and in
 tests/tests/reference.rs; keep them in sync.
 
 It also writes the model-level fixtures of blocks.py: resnet, attention, temb, adamw and schedule

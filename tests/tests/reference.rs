@@ -3,7 +3,7 @@
 //! at two cases per op (`a`: contiguous, often broadcasting; `b`: the first input is a
 //! non-contiguous view). The fixtures are committed in `tests/fixtures/ops.safetensors` and
 //! regenerated with `python3 tests/reference/generate.py` (see `tests/reference/README.md`); this
-//! test needs no Python. The op parameters below mirror `generate.py`'s `CASES`.
+//! test needs no Python. The op parameters in `apply` mirror `generate.py`'s case tables.
 //!
 //! Tolerances (f32 against an f32 reference computed by XLA): see [`tolerance`].
 
