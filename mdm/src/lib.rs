@@ -14,6 +14,8 @@ pub mod config;
 pub mod count;
 mod error;
 pub mod model;
+pub mod run_config;
+pub mod train;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
