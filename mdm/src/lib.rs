@@ -12,10 +12,12 @@
 
 pub mod config;
 pub mod count;
+pub mod diffusion;
 mod error;
 pub mod model;
 pub mod run_config;
 pub mod train;
+pub mod sampler;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
