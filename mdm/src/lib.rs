@@ -12,12 +12,15 @@
 
 pub mod config;
 pub mod count;
+pub mod data;
 pub mod diffusion;
 mod error;
+pub mod image_io;
 pub mod model;
 pub mod run_config;
-pub mod train;
 pub mod sampler;
+pub mod text;
+pub mod train;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
