@@ -230,3 +230,16 @@ fn data_config_is_shapes() {
     assert_eq!(c.scales_for(2), vec![1, 2]);
     assert_eq!(c.image_size_for(1), 8);
 }
+
+/// The shipped presets parse and validate (2 levels, class-conditional, phases ending at all levels).
+#[test]
+fn presets_are_valid() {
+    for name in ["quickstart", "fashion"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.toml"));
+        let (c, _) = RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.num_levels(), 2, "{name}");
+        assert!(c.model.num_classes > 0, "{name}");
+        assert_eq!(c.levels_at(c.train.steps - 1), 2, "{name}");
+        assert_eq!(c.image_size_for(1), 16, "{name}");
+    }
+}
