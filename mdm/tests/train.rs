@@ -243,3 +243,62 @@ fn presets_are_valid() {
         assert_eq!(c.image_size_for(1), 16, "{name}");
     }
 }
+
+/// A text-conditioned model (no classes, d_lm > 0) trains on the shapes captions through the
+/// hashing encoder and samples from a prompt.
+#[test]
+fn text_conditioned_run_trains_and_samples_from_a_prompt() {
+    let text = config_text("", "").replace("num_classes = 16\n", "");
+    let mut c = RunConfig::from_toml_str(&text, "text").unwrap();
+    c.train.steps = 4;
+    let data = open(&c.data).unwrap();
+    let out = tmp("text");
+    let rep = train(&c, &text, data.as_ref(), &opts(out.clone())).unwrap();
+    assert!(rep.losses.iter().all(|l| l.1.is_finite()));
+    let loaded = load(&out.join("checkpoint.safetensors")).unwrap();
+    let sc = sampler_config(&loaded.config.sample, 0, false);
+    let req = Request::Prompt("a red circle".into());
+    let s = autograd::no_grad(|| draw(&loaded.model, &loaded.diffusion, &req, 2, 16, &sc)).unwrap();
+    assert_eq!(s.images[0].shape(), &[2, 3, 16, 16]);
+    assert!(s.images[0].to_vec_f64().iter().all(|x| x.is_finite()));
+    // A class request on a text model is refused.
+    let e = draw(&loaded.model, &loaded.diffusion, &Request::Classes(vec![1]), 1, 16, &sc).err().unwrap();
+    assert!(e.to_string().contains("not class-conditional"), "{e}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `--init-from`: a 1-level run's checkpoint initialises the inner level of a 2-level run
+/// (the name mapping itself is checked in `phase_switch_keeps_the_inner_prediction`); a checkpoint that is not smaller
+/// is refused.
+#[test]
+fn init_from_a_smaller_checkpoint() {
+    let (mut small, text) = cfg("", "[[train.phases]]\nsteps = 3\nlevels = 1\n");
+    small.train.steps = 3;
+    let data = open(&small.data).unwrap();
+    let a = tmp("init-a");
+    train(&small, &text, data.as_ref(), &opts(a.clone())).unwrap();
+    let ck = a.join("checkpoint.safetensors");
+    let (mut big, big_text) = cfg("", "");
+    big.train.steps = 2;
+    let b = tmp("init-b");
+    let rep = train(
+        &big,
+        &big_text,
+        data.as_ref(),
+        &TrainOptions { init_from: Some(ck.clone()), ..opts(b.clone()) },
+    )
+    .unwrap();
+    assert_eq!((rep.step, rep.levels), (2, 2));
+    // Growing again from the 2-level checkpoint is refused.
+    let e = train(
+        &big,
+        &big_text,
+        data.as_ref(),
+        &TrainOptions { init_from: Some(b.join("checkpoint.safetensors")), ..opts(tmp("init-c")) },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("smaller model"), "{e}");
+    for d in [a, b, tmp("init-c")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
