@@ -267,9 +267,9 @@ fn text_conditioned_run_trains_and_samples_from_a_prompt() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// `--init-from`: a 1-level run's checkpoint initialises the inner level of a 2-level run
-/// (the name mapping itself is checked in `phase_switch_keeps_the_inner_prediction`); a checkpoint that is not smaller
-/// is refused.
+/// `--init-from`: a 1-level run's checkpoint initialises the inner level of a 2-level run (the
+/// name mapping itself is checked in `phase_switch_keeps_the_inner_prediction`); a checkpoint that
+/// is not smaller is refused.
 #[test]
 fn init_from_a_smaller_checkpoint() {
     let (mut small, text) = cfg("", "[[train.phases]]\nsteps = 3\nlevels = 1\n");

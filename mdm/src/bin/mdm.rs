@@ -295,14 +295,16 @@ fn cmd_sample(
 fn cmd_info(checkpoint: &Path) -> Res {
     let info = read_checkpoint(checkpoint)?;
     let params: usize = info.ckpt.model.iter().map(|(_, t)| t.numel()).sum();
-    println!("checkpoint: {}", checkpoint.display());
-    println!("step: {}", info.ckpt.step);
-    println!("seed: {}", info.seed);
-    println!("active levels: {}", info.levels);
-    println!("parameters: {params}");
-    println!("EMA: {}", info.ckpt.ema.is_some());
-    println!("non-finite steps skipped: {}", info.nan_total);
-    let text = format!("--- config ---\n{}\n", info.ckpt.config.trim_end());
+    let text = format!(
+        "checkpoint: {}\nstep: {}\nseed: {}\nactive levels: {}\nparameters: {params}\nEMA: {}\nnon-finite steps skipped: {}\n--- config ---\n{}\n",
+        checkpoint.display(),
+        info.ckpt.step,
+        info.seed,
+        info.levels,
+        info.ckpt.ema.is_some(),
+        info.nan_total,
+        info.ckpt.config.trim_end()
+    );
     // A closed pipe (`mdm info | head`) is not an error worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(())
