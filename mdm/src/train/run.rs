@@ -23,6 +23,9 @@ use tensor::{DType, Tensor};
 /// Key mixed into the seed of the class/caption dropout stream (the noise uses the plain seed).
 const DROP_KEY: u64 = 0xC1A5_5D80_9000_0001;
 
+/// Philox elements reserved for the noise of one micro-batch.
+const NOISE_WINDOW: u64 = 1 << 32;
+
 /// How to run (everything not in the [`RunConfig`]).
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
@@ -349,11 +352,23 @@ fn one_step(
         let start = len.map_or(start, |n| start % n.max(1));
         let batch = make_batch(data, start, b, state.size)?;
         let x0s = state.diffusion.pyramid(&batch.images)?;
-        let nb = state.diffusion.noise(&x0s, t.seed, stream)?;
+        // Element offsets: each (step, micro-batch) owns a disjoint 2³²-element window of the
+        // Philox stream (`Diffusion::noise` offsets count elements, not batches).
+        let need = state.diffusion.stream_len(&x0s);
+        if need >= NOISE_WINDOW {
+            return Err(TrainError::Config(crate::ConfigError::Invalid {
+                field: "train.batch_size".into(),
+                msg: format!(
+                    "a batch needs {need} random numbers, more than the per-step window {NOISE_WINDOW}"
+                ),
+            }));
+        }
+        let nb = state.diffusion.noise(&x0s, t.seed, stream * NOISE_WINDOW)?;
         let images: Vec<Var> = nb.z.iter().map(|z| Var::constant(z.clone())).collect();
         let model_cfg = &state.model.config;
         let drop = cfg.diffusion.cond_drop_prob;
-        let u = Tensor::rand_uniform(&[b], 0.0, 1.0, t.seed ^ DROP_KEY, stream, DType::F64)?.to_vec_f64();
+        let u = Tensor::rand_uniform(&[b], 0.0, 1.0, t.seed ^ DROP_KEY, stream * NOISE_WINDOW, DType::F64)?
+            .to_vec_f64();
         let labels;
         let tokens;
         let mask;
