@@ -8,6 +8,7 @@ use mdm::run_config::RunConfig;
 use mdm::train::sample::{Request, draw, load, sampler_config};
 use mdm::train::{TrainError, TrainOptions, grow_into, train};
 use mdm::{Conditioning, Mdm, Micros};
+use nn::Module;
 use nn::checkpoint::state_dict;
 use std::path::PathBuf;
 use tensor::{DType, Tensor};
@@ -200,7 +201,15 @@ fn malformed_configs_name_the_field() {
 #[test]
 fn phase_switch_keeps_the_inner_prediction() {
     let (c, _) = cfg("", "");
-    let small = Mdm::new(&c.model_for(1), 11).unwrap();
+    let mut small = Mdm::new(&c.model_for(1), 11).unwrap();
+    // Perturb every weight (zero-initialised output heads included) so the prediction is not 0.
+    let mut k = 0;
+    small.visit_mut("", &mut |_, p| {
+        let v = p.value();
+        let noise = Tensor::randn(v.shape(), 0.0, 0.05, 99, k << 24, v.dtype()).unwrap();
+        p.set_value(v.add(&noise).unwrap()).unwrap();
+        k += 1;
+    });
     let mut big = Mdm::new(&c.model_for(2), 12).unwrap();
     grow_into(&mut big, 2, &state_dict(&small), 1, "small").unwrap();
     let x16 = Tensor::randn(&[2, 3, 16, 16], 0.0, 1.0, 1, 0, DType::F32).unwrap();
@@ -212,6 +221,7 @@ fn phase_switch_keeps_the_inner_prediction() {
     let p_small = small.forward(&[Var::constant(x8.clone())], &times, cond, &m).unwrap();
     let p_big = big.forward(&[Var::constant(x16), Var::constant(x8)], &times, cond, &m).unwrap();
     let (a, b) = (p_small[0].value().to_vec_f64(), p_big[1].value().to_vec_f64());
+    assert!(a.iter().map(|x| x.abs()).fold(0.0, f64::max) > 1e-3, "the inner prediction is trivially 0");
     let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
     assert!(diff <= 1e-6, "inner prediction changed by {diff}");
 
