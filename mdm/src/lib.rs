@@ -17,8 +17,10 @@ pub mod diffusion;
 mod error;
 pub mod image_io;
 pub mod model;
+pub mod run_config;
 pub mod sampler;
 pub mod text;
+pub mod train;
 
 pub use config::{MicroCondition, ModelConfig, UNetConfig};
 pub use count::count_params;
