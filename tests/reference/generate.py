@@ -28,6 +28,7 @@ import numpy as np
 from jax import lax
 
 import blocks
+import sampler
 from refops import (attention, avg_pool2d, away, conv2d, group_norm, layer_norm, mse, pos, rng_for,
                     unif, upsample_nearest, write_safetensors)
 
@@ -252,6 +253,7 @@ def main():
         "temb": blocks.temb_fixture(rng_for("temb")),
         "adamw": blocks.adamw_fixture(rng_for("adamw")),
         "schedule": blocks.schedule_fixture(),
+        "sampler": sampler.sampler_fixture(rng_for("sampler")),
     }
     for name, t in files.items():
         path = os.path.join(FIXTURES, f"{name}.safetensors")
