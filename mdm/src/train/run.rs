@@ -167,6 +167,15 @@ pub fn train(
     let out = &opts.out_dir;
     std::fs::create_dir_all(out.join("samples")).map_err(|e| io_err(out, e))?;
     let ckpt_path = out.join("checkpoint.safetensors");
+    if !opts.resume && ckpt_path.exists() {
+        // never overwrite a trained checkpoint by accident
+        return Err(TrainError::Checkpoint {
+            path: ckpt_path.display().to_string(),
+            msg: "a checkpoint of an earlier run is already there: pass --resume to continue it, or \
+                  --out to train into another folder (delete the folder to start over)"
+                .into(),
+        });
+    }
     let t = &cfg.train;
     let (mut state, mut step, mut nan_streak, mut nan_total) = if opts.resume {
         let info = read_checkpoint(&ckpt_path)?;
