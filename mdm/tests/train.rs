@@ -136,7 +136,10 @@ fn resume_is_exact_across_a_phase_switch() {
     assert_eq!(first.step, 6);
     // a fresh run into a folder that holds a checkpoint is refused (no silent overwrite)
     let again = train(&c, &text, data.as_ref(), &opts(out.clone()));
-    let msg = again.err().expect("overwriting a checkpoint must fail").to_string();
+    let msg = match again {
+        Ok(_) => panic!("overwriting a checkpoint must fail"),
+        Err(e) => e.to_string(),
+    };
     assert!(msg.contains("--resume") && msg.contains("checkpoint.safetensors"), "{msg}");
     let second =
         train(&c, &text, data.as_ref(), &TrainOptions { resume: true, ..opts(out.clone()) }).unwrap();
