@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tensor::{DType, Tensor};
+use tensor::Tensor;
 
 /// Key mixed into the seed of the class/caption dropout stream (the noise uses the plain seed).
 const DROP_KEY: u64 = 0xC1A5_5D80_9000_0001;
@@ -375,9 +375,8 @@ fn one_step(
         let nb = state.diffusion.noise(&x0s, t.seed, stream * NOISE_WINDOW)?;
         let images: Vec<Var> = nb.z.iter().map(|z| Var::constant(z.clone())).collect();
         let model_cfg = &state.model.config;
-        let drop = cfg.diffusion.cond_drop_prob;
-        let u = Tensor::rand_uniform(&[b], 0.0, 1.0, t.seed ^ DROP_KEY, stream * NOISE_WINDOW, DType::F64)?
-            .to_vec_f64();
+        // classifier-free-guidance dropout: which samples lose their condition this step
+        let dropped = state.diffusion.cond_drop_mask(b, t.seed ^ DROP_KEY, stream * NOISE_WINDOW)?;
         let labels;
         let tokens;
         let mask;
@@ -389,20 +388,16 @@ fn one_step(
                 })
             })?;
             let null = state.model.null_class();
-            let v: Vec<i64> = l
-                .to_vec_f64()
-                .iter()
-                .zip(&u)
-                .map(|(&x, &r)| if r < drop { null } else { x as i64 })
-                .collect();
+            let v: Vec<i64> =
+                l.to_vec_f64().iter().zip(&dropped).map(|(&x, &d)| if d { null } else { x as i64 }).collect();
             labels = Tensor::from_vec(v, &[b])?;
             Some(Conditioning::Class { labels: &labels })
         } else if model_cfg.conditioning_feature_dim > 0 {
             let caps: Vec<String> = batch
                 .captions
                 .iter()
-                .zip(&u)
-                .map(|(c, &r)| if r < drop { String::new() } else { c.clone() })
+                .zip(&dropped)
+                .map(|(c, &d)| if d { String::new() } else { c.clone() })
                 .collect();
             if captions_seen.is_empty() {
                 captions_seen.extend(batch.captions.iter().cloned());
