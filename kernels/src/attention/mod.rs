@@ -96,6 +96,34 @@ impl AttentionShape {
     fn check_out(&self, name: &str, len: usize, want: usize) {
         assert!(len == want, "attention: buffer `{name}` has length {len}, expected {want} for {self:?}");
     }
+
+    /// Length checks shared by both forward entry points: inputs, mask, `out`, `lse`.
+    fn check_forward(&self, q: usize, k: usize, v: usize, mask: Option<usize>, out: usize, lse: usize) {
+        self.check(q, k, v, mask);
+        let (_, _, _, lo, ll) = self.lens();
+        self.check_out("out", out, lo);
+        self.check_out("lse", lse, ll);
+    }
+
+    /// Length checks shared by both backward entry points: the forward's plus `dout`, `dq`, `dk`, `dv`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_backward(
+        &self,
+        (q, k, v, mask): (usize, usize, usize, Option<usize>),
+        out: usize,
+        lse: usize,
+        dout: usize,
+        dq: usize,
+        dk: usize,
+        dv: usize,
+    ) {
+        self.check_forward(q, k, v, mask, out, lse);
+        let (lq_, lk_, lv_, lo, _) = self.lens();
+        self.check_out("dout", dout, lo);
+        self.check_out("dq", dq, lq_);
+        self.check_out("dk", dk, lk_);
+        self.check_out("dv", dv, lv_);
+    }
 }
 
 /// Flash attention forward. Overwrites `out` (`[batch, heads, lq, dv]`) and `lse` (`[batch, heads,
@@ -112,10 +140,7 @@ pub fn attention_forward<T: Float>(
     out: &mut [T],
     lse: &mut [T],
 ) {
-    s.check(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
-    let (_, _, _, lo, ll) = s.lens();
-    s.check_out("out", out.len(), lo);
-    s.check_out("lse", lse.len(), ll);
+    s.check_forward(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()), out.len(), lse.len());
     flash::forward(s, q, k, v, key_mask, scale, out, lse);
 }
 
@@ -137,14 +162,8 @@ pub fn attention_backward<T: Float>(
     dk: &mut [T],
     dv: &mut [T],
 ) {
-    s.check(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
-    let (lq_, lk_, lv_, lo, ll) = s.lens();
-    s.check_out("out", out.len(), lo);
-    s.check_out("lse", lse.len(), ll);
-    s.check_out("dout", dout.len(), lo);
-    s.check_out("dq", dq.len(), lq_);
-    s.check_out("dk", dk.len(), lk_);
-    s.check_out("dv", dv.len(), lv_);
+    let inputs = (q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
+    s.check_backward(inputs, out.len(), lse.len(), dout.len(), dq.len(), dk.len(), dv.len());
     flash::backward(s, q, k, v, key_mask, scale, out, lse, dout, dq, dk, dv);
 }
 
@@ -162,10 +181,7 @@ pub fn attention_composed_forward<T: Float>(
     out: &mut [T],
     lse: &mut [T],
 ) {
-    s.check(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
-    let (_, _, _, lo, ll) = s.lens();
-    s.check_out("out", out.len(), lo);
-    s.check_out("lse", lse.len(), ll);
+    s.check_forward(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()), out.len(), lse.len());
     composed::forward(s, q, k, v, key_mask, scale, out, lse);
 }
 
@@ -188,13 +204,7 @@ pub fn attention_composed_backward<T: Float>(
     dk: &mut [T],
     dv: &mut [T],
 ) {
-    s.check(q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
-    let (lq_, lk_, lv_, lo, ll) = s.lens();
-    s.check_out("out", out.len(), lo);
-    s.check_out("lse", lse.len(), ll);
-    s.check_out("dout", dout.len(), lo);
-    s.check_out("dq", dq.len(), lq_);
-    s.check_out("dk", dk.len(), lk_);
-    s.check_out("dv", dv.len(), lv_);
+    let inputs = (q.len(), k.len(), v.len(), key_mask.map(|m| m.len()));
+    s.check_backward(inputs, out.len(), lse.len(), dout.len(), dq.len(), dk.len(), dv.len());
     composed::backward(s, q, k, v, key_mask, scale, dout, dq, dk, dv);
 }
