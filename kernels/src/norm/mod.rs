@@ -28,7 +28,14 @@ use crate::Float;
 
 fn check_affine<T>(what: &str, name: &str, v: Option<&[T]>, len: usize) {
     if let Some(v) = v {
-        assert_eq!(v.len(), len, "{what}: {name} has {} elements, expected {len}", v.len());
+        check_lens(what, &[(name, v.len(), len)]);
+    }
+}
+
+/// Asserts each `(buffer, length, expected)`; the message names the op and the buffer.
+fn check_lens(what: &str, bufs: &[(&str, usize, usize)]) {
+    for &(name, len, want) in bufs {
+        assert_eq!(len, want, "{what}: {name} has {len} elements, expected {want}");
     }
 }
 
@@ -56,27 +63,10 @@ pub fn group_norm_forward<T: Float>(
 ) {
     const W: &str = "group_norm_forward";
     assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let len = n * c * spatial;
-    assert_eq!(
-        x.len(),
-        len,
-        "{W}: x has {} elements, [n={n}, c={c}, spatial={spatial}] needs {len}",
-        x.len()
-    );
-    assert_eq!(y.len(), len, "{W}: y has {} elements, expected {len}", y.len());
-    assert_eq!(
-        mean.len(),
-        n * groups,
-        "{W}: mean has {} elements, expected n*groups = {}",
-        mean.len(),
-        n * groups
-    );
-    assert_eq!(
-        rstd.len(),
-        n * groups,
-        "{W}: rstd has {} elements, expected n*groups = {}",
-        rstd.len(),
-        n * groups
+    let (len, stats) = (n * c * spatial, n * groups);
+    check_lens(
+        W,
+        &[("x", x.len(), len), ("y", y.len(), len), ("mean", mean.len(), stats), ("rstd", rstd.len(), stats)],
     );
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "beta", beta, c);
@@ -105,29 +95,10 @@ pub fn group_norm_backward<T: Float>(
 ) {
     const W: &str = "group_norm_backward";
     assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let len = n * c * spatial;
-    assert_eq!(
-        x.len(),
-        len,
-        "{W}: x has {} elements, [n={n}, c={c}, spatial={spatial}] needs {len}",
-        x.len()
-    );
-    assert_eq!(dy.len(), len, "{W}: dy has {} elements, expected {len}", dy.len());
-    assert_eq!(dx.len(), len, "{W}: dx has {} elements, expected {len}", dx.len());
-    assert_eq!(
-        mean.len(),
-        n * groups,
-        "{W}: mean has {} elements, expected n*groups = {}",
-        mean.len(),
-        n * groups
-    );
-    assert_eq!(
-        rstd.len(),
-        n * groups,
-        "{W}: rstd has {} elements, expected n*groups = {}",
-        rstd.len(),
-        n * groups
-    );
+    let (len, stats) = (n * c * spatial, n * groups);
+    let bufs = [("x", x.len(), len), ("dy", dy.len(), len), ("dx", dx.len(), len)];
+    check_lens(W, &bufs);
+    check_lens(W, &[("mean", mean.len(), stats), ("rstd", rstd.len(), stats)]);
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "dgamma", dgamma.as_deref(), c);
     check_affine(W, "dbeta", dbeta.as_deref(), c);
@@ -151,10 +122,10 @@ pub fn layer_norm_forward<T: Float>(
 ) {
     const W: &str = "layer_norm_forward";
     let len = rows * cols;
-    assert_eq!(x.len(), len, "{W}: x has {} elements, [rows={rows}, cols={cols}] needs {len}", x.len());
-    assert_eq!(y.len(), len, "{W}: y has {} elements, expected {len}", y.len());
-    assert_eq!(mean.len(), rows, "{W}: mean has {} elements, expected rows = {rows}", mean.len());
-    assert_eq!(rstd.len(), rows, "{W}: rstd has {} elements, expected rows = {rows}", rstd.len());
+    check_lens(
+        W,
+        &[("x", x.len(), len), ("y", y.len(), len), ("mean", mean.len(), rows), ("rstd", rstd.len(), rows)],
+    );
     check_affine(W, "gamma", gamma, cols);
     check_affine(W, "beta", beta, cols);
     cpu::layer_norm_forward(rows, cols, eps, x, gamma, beta, y, mean, rstd);
@@ -178,11 +149,8 @@ pub fn layer_norm_backward<T: Float>(
 ) {
     const W: &str = "layer_norm_backward";
     let len = rows * cols;
-    assert_eq!(x.len(), len, "{W}: x has {} elements, [rows={rows}, cols={cols}] needs {len}", x.len());
-    assert_eq!(dy.len(), len, "{W}: dy has {} elements, expected {len}", dy.len());
-    assert_eq!(dx.len(), len, "{W}: dx has {} elements, expected {len}", dx.len());
-    assert_eq!(mean.len(), rows, "{W}: mean has {} elements, expected rows = {rows}", mean.len());
-    assert_eq!(rstd.len(), rows, "{W}: rstd has {} elements, expected rows = {rows}", rstd.len());
+    check_lens(W, &[("x", x.len(), len), ("dy", dy.len(), len), ("dx", dx.len(), len)]);
+    check_lens(W, &[("mean", mean.len(), rows), ("rstd", rstd.len(), rows)]);
     check_affine(W, "gamma", gamma, cols);
     check_affine(W, "dgamma", dgamma.as_deref(), cols);
     check_affine(W, "dbeta", dbeta.as_deref(), cols);
