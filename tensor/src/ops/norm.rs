@@ -218,13 +218,7 @@ impl Tensor {
         self.check_same_shape(op, dy)?;
         let dims = gn_dims(op, self, groups)?;
         let g = affine_check(op, gamma, self, dims[1])?;
-        let x = self.float_input(op)?.contiguous();
-        let d = dy.float_input(op)?.contiguous();
-        let saved = NormOutput {
-            y: saved.y.clone(),
-            mean: saved.mean.to_dtype(x.dtype())?,
-            rstd: saved.rstd.to_dtype(x.dtype())?,
-        };
+        let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, gn_bwd(dims, &x, g.as_ref(), &saved, &d, affine));
         cast_grads(r, self.dtype())
     }
@@ -251,6 +245,21 @@ impl Tensor {
         self.check_same_shape(op, dy)?;
         let (rows, cols) = ln_dims(op, self)?;
         let g = affine_check(op, gamma, self, cols)?;
+        let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
+        let r = dispatch_float!(x, ln_bwd(rows, cols, &x, g.as_ref(), &saved, &d, affine));
+        cast_grads(r, self.dtype())
+    }
+}
+
+impl Tensor {
+    /// The compute-dtype, contiguous `x` and `dy` of a norm backward, with the saved statistics in
+    /// the same dtype.
+    fn backward_inputs(
+        &self,
+        op: &'static str,
+        dy: &Tensor,
+        saved: &NormOutput,
+    ) -> Result<(Tensor, Tensor, NormOutput)> {
         let x = self.float_input(op)?.contiguous();
         let d = dy.float_input(op)?.contiguous();
         let saved = NormOutput {
@@ -258,8 +267,7 @@ impl Tensor {
             mean: saved.mean.to_dtype(x.dtype())?,
             rstd: saved.rstd.to_dtype(x.dtype())?,
         };
-        let r = dispatch_float!(x, ln_bwd(rows, cols, &x, g.as_ref(), &saved, &d, affine));
-        cast_grads(r, self.dtype())
+        Ok((x, d, saved))
     }
 }
 
