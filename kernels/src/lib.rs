@@ -4,8 +4,10 @@
 //! any layout, a [`strided::StridedLayout`]) and knows nothing of tensors, devices or autograd.
 //!
 //! One folder per op family; inside it the public API with docs (`mod.rs`), the CPU kernels, the
-//! naive f64 reference used as the test oracle, and the tests. CUDA sources will sit beside their CPU
-//! twins (issue 6).
+//! naive f64 reference used as the test oracle, and the tests. CUDA sources (`*.cu`) sit beside their
+//! CPU twins with a `cuda.rs` (op codes, launch shapes) and `cuda_tests.rs` (the kernels run through
+//! the host emulator, feature `emu`, against the CPU kernels); `build.rs` compiles them to PTX
+//! (feature `cuda`) and to host C++ (feature `emu`). Shared CUDA headers live in `cuda/`.
 //!
 //! | module | what |
 //! |---|---|
@@ -24,7 +26,10 @@
 
 pub mod attention;
 pub mod conv;
+pub mod cuda_abi;
 pub mod elementwise;
+#[cfg(feature = "emu")]
+pub mod emu;
 pub mod float;
 pub mod gemm;
 pub mod layout;
@@ -36,6 +41,17 @@ pub mod rng;
 pub mod softmax;
 pub mod strided;
 pub mod testing;
+
+/// The PTX of every CUDA module, compiled by `build.rs` from the `.cu` files beside the CPU kernels.
+#[cfg(feature = "cuda")]
+pub mod ptx {
+    include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
+}
+
+// SAFETY: `StridedArg` is `repr(C)`, `Copy`, and holds only integers; the kernels read it by value
+// with the same layout (`struct StridedArg` in common.cuh).
+#[cfg(feature = "cuda")]
+unsafe impl cudarc::driver::DeviceRepr for cuda_abi::StridedArg {}
 
 pub use float::Float;
 pub use strided::StridedLayout;

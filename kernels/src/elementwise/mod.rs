@@ -16,6 +16,10 @@
 //! `Minimum`).
 
 pub(crate) mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 pub(crate) mod iter;
 mod math;
 pub mod reference;
