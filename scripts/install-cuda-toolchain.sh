@@ -15,7 +15,7 @@ if [ -x "$nvcc" ] && "$nvcc" --version 2>/dev/null | grep -q "release 13.0"; the
 else
   python3 -m pip --version >/dev/null 2>&1 || { echo "python3 -m pip is needed (apt-get install python3-pip)" >&2; exit 1; }
   rm -rf "$dest"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-warn-script-location --target "$dest" \
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-warn-script-location --target "$dest" \
     nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 \
     nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 >&2
 fi
