@@ -30,6 +30,8 @@ pub mod cuda_abi;
 pub mod elementwise;
 #[cfg(feature = "emu")]
 pub mod emu;
+#[cfg(all(test, feature = "emu"))]
+mod emu_tests;
 pub mod float;
 pub mod gemm;
 pub mod layout;

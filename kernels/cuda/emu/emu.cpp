@@ -37,13 +37,20 @@ void syncwarp() { g_block->warps[cur.warp]->bar->arrive_and_wait(); }
 
 unsigned warp_live_mask() { return g_block->warps[cur.warp]->live.load(); }
 
-void warp_gather(const void* mine, size_t bytes, void* all) {
+unsigned warp_gather(const void* mine, size_t bytes, void* all) {
   if (bytes > kMaxGatherBytes) trap("warp_gather: more than 64 bytes per lane");
   Warp& w = *g_block->warps[cur.warp];
   std::memcpy(w.buf + cur.lane * bytes, mine, bytes);
   w.bar->arrive_and_wait();
   std::memcpy(all, w.buf, 32 * bytes);
+  // Lanes that exited (or do not exist in a partial last warp) read as zero, not as the value they
+  // posted in an earlier exchange. Their `live` bit was cleared before they dropped out of the
+  // barrier, so it is visible here.
+  const unsigned live = w.live.load();
+  for (unsigned l = 0; l < 32; ++l)
+    if (!((live >> l) & 1u)) std::memset(static_cast<unsigned char*>(all) + l * bytes, 0, bytes);
   w.bar->arrive_and_wait();
+  return live;
 }
 
 void* dynamic_shared() { return g_block->dyn.data(); }

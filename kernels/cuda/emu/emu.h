@@ -32,7 +32,10 @@ void syncthreads();
 void syncwarp();
 // Every live lane of the calling warp posts `bytes` bytes; afterwards `all` holds lane l's bytes at
 // offset l*bytes (lanes that exited are zero). Must be called by all live lanes (converged code).
-void warp_gather(const void* mine, size_t bytes, void* all);
+// Returns the warp's live-lane mask as of this exchange (the same for every participant; reading
+// `warp_live_mask()` afterwards is racy, since a lane that finished the exchange may exit meanwhile).
+unsigned warp_gather(const void* mine, size_t bytes, void* all);
+// The live lanes right now (changes when lanes exit; use warp_gather's result for collectives).
 unsigned warp_live_mask();
 void* dynamic_shared();
 [[noreturn]] void trap(const char* what);
@@ -72,8 +75,11 @@ template <class T> inline T __shfl_sync(unsigned, T v, int src, int width = 32) 
 }
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int mask, int width = 32) {
   const int lane = static_cast<int>(emu::cur.lane);
-  int src = lane ^ mask;
-  if ((src & ~(width - 1)) != (lane & ~(width - 1))) src = lane;
+  // PTX shfl.bfly: a source past the end of the caller's segment gives the caller's own value, but
+  // a source in an *earlier* segment is read (CUDA guide: "able to access elements from earlier
+  // groups of threads").
+  int src = lane ^ (mask & 31);
+  if (src > (lane | (width - 1))) src = lane;
   return emu::shfl_from(v, src);
 }
 template <class T> inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
@@ -88,18 +94,27 @@ template <class T> inline T __shfl_up_sync(unsigned, T v, unsigned delta, int wi
   if (src < (lane & ~(width - 1))) src = lane;
   return emu::shfl_from(v, src);
 }
-inline unsigned __ballot_sync(unsigned, int pred) {
+namespace emu {
+// Ballot of `pred` over the live lanes; `live` receives the live mask of the same exchange.
+inline unsigned ballot(int pred, unsigned* live) {
   int all[32];
   int mine = pred != 0;
-  emu::warp_gather(&mine, sizeof(int), all);
-  unsigned m = 0, live = emu::warp_live_mask();
+  *live = warp_gather(&mine, sizeof(int), all);
+  unsigned m = 0;
   for (int l = 0; l < 32; ++l)
-    if (((live >> l) & 1u) && all[l]) m |= 1u << l;
+    if (((*live >> l) & 1u) && all[l]) m |= 1u << l;
   return m;
 }
+}  // namespace emu
+inline unsigned __ballot_sync(unsigned, int pred) {
+  unsigned live;
+  return emu::ballot(pred, &live);
+}
 inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
-inline int __all_sync(unsigned mask, int pred) {
-  return __ballot_sync(mask, pred) == emu::warp_live_mask();
+inline int __all_sync(unsigned, int pred) {
+  unsigned live;
+  const unsigned m = emu::ballot(pred, &live);
+  return m == live;
 }
 
 // Atomics (on host memory shared by all emulated threads).
