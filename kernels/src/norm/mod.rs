@@ -19,6 +19,10 @@
 //! only on the shapes, so results do not depend on the thread count.
 
 mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 #[cfg(test)]
 pub(crate) mod reference;
 #[cfg(test)]

@@ -22,6 +22,10 @@
 //! layer turns those into an error), `Var` with `count <= correction` → NaN. `Max`/`Min` propagate NaN.
 
 mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 #[cfg(test)]
 pub(crate) mod reference;
 pub(crate) mod simd;

@@ -15,6 +15,10 @@
 //! * `n == 0` (or any zero size) is a no-op.
 
 mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 pub mod reference;
 pub(crate) mod simd;
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! The CUDA side of layer norm and group norm (`norm.cu`): kernel names, argument lists, workspace
+//! and launch shapes, shared by the GPU runtime and the emulator tests.
+//!
+//! All buffers are contiguous (the runtime makes inputs contiguous first), in the layouts of the CPU
+//! API ([`super::layer_norm_forward`], [`super::group_norm_forward`] & co.): layer norm `x`, `y`, `dy`,
+//! `dx`: `[rows, cols]`, `gamma`, `beta`, `dgamma`, `dbeta`: `[cols]`, `mean`, `rstd`: `[rows]`; group
+//! norm `x`…: `[n, c, spatial]`, `gamma`…: `[c]`, `mean`, `rstd`: `[n·groups]`. `gamma`/`beta` may be
+//! null (= 1 / 0). `eps` is passed as f64 (the dtype's value widened). Outputs are overwritten.
+//!
+//! # Kernels (`<dtype>` ∈ `f32`, `f64`, `f16`, `bf16`; `T` the storage type, 16-bit = raw `u16` bits)
+//! | kernel | arguments (in order) | launch |
+//! |---|---|---|
+//! | `layer_norm_fwd_<dtype>` | `x: *const T, gamma: *const T, beta: *const T, y: *mut T, mean: *mut T, rstd: *mut T, rows: i64, cols: i64, eps: f64` | [`rows_launch`]`(rows, cols)` |
+//! | `group_norm_fwd_<dtype>` | `x, gamma, beta, y, mean, rstd` (as above), `n: i64, c: i64, spatial: i64, groups: i64, eps: f64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
+//! | `layer_norm_bwd_<dtype>` | `x: *const T, gamma: *const T, mean: *const T, rstd: *const T, dy: *const T, dx: *mut T, mean_exact: *mut f64, rows: i64, cols: i64` | [`rows_launch`]`(rows, cols)` |
+//! | `group_norm_bwd_<dtype>` | `x, gamma, mean, rstd, dy, dx, mean_exact` (as above), `n: i64, c: i64, spatial: i64, groups: i64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
+//! | `layer_norm_bwd_params_<dtype>` | `x: *const T, mean_exact: *const f64, rstd: *const T, dy: *const T, partial: *mut f64, rows: i64, cols: i64, rows_per_part: i64, parts: i64` | [`LnParamsPlan::stage1`] |
+//! | `group_norm_bwd_params_<dtype>` | `x: *const T, mean_exact: *const f64, rstd: *const T, dy: *const T, partial: *mut f64, n: i64, c: i64, spatial: i64, groups: i64` | [`rows_launch`]`(n·c, spatial)` |
+//! | `norm_bwd_params_finish_<dtype>` | `partial: *const f64, parts: i64, cols: i64, dgamma: *mut T, dbeta: *mut T` | [`finish_launch`]`(cols)` |
+//!
+//! dgamma/dbeta are a deterministic **two-stage reduction** (no atomics): stage 1
+//! (`*_bwd_params_*`) writes f64 partial sums to a workspace `partial` of `2·parts·cols` f64
+//! (`[2][parts][cols]`: Σ dy·x̂ then Σ dy), stage 2 (`norm_bwd_params_finish_*`) adds the `parts` of
+//! each column in order and writes `dgamma`, `dbeta` (either may be null; when both are null skip the
+//! two stages). Layer norm: `cols` = cols, parts = row chunks from [`LnParamsPlan`]. Group norm:
+//! `cols` = c, `parts` = n.
+//!
+//! `mean_exact` (`[rows]` / `[n·groups]` f64, a workspace): the dx kernels write the re-centred mean
+//! (saved mean + Σ(x − saved mean)/M, see Numerics) there, and stage 1 reads it, so the order is
+//! dx kernel → stage 1 → stage 2. Pass null to the dx kernel when no parameter gradient is needed.
+//! When `rows`/`n·groups` is 0 launch nothing (dgamma/dbeta must still be zeroed: run stage 2 with
+//! `parts = 0`).
+//!
+//! # Numerics
+//! Mean/variance two-pass in f64 for every dtype, `rstd = 1/sqrt(var + eps)` in f64, `x̂` and `y` in
+//! f64, rounded once. The backward re-centres the saved (rounded) mean from `x` (like the CPU), all
+//! sums in f64; stage 1 of the parameter gradients uses the same re-centred mean (`mean_exact`), so a
+//! rounded f32 mean at `|mean| ≫ std` costs no accuracy in dgamma either.
+//!
+//! # Launch
+//! [`rows_launch`]: 256 threads per block, one warp per row for rows ≤ 1024 elements, else one block
+//! per row (grid-stride over rows); any block of a multiple of 32 threads works.
+
+use crate::cuda_abi::LaunchDims;
+
+/// Threads per block of every norm kernel.
+pub const THREADS: u32 = 256;
+
+/// The launch of the row kernels (`*_fwd_*`, `*_bwd_*`, `group_norm_bwd_params_*`).
+pub fn rows_launch(rows: usize, row_len: usize) -> LaunchDims {
+    crate::reduce::cuda::launch_dims(rows, row_len)
+}
+
+/// The launch of `norm_bwd_params_finish_*` over `cols` columns.
+pub fn finish_launch(cols: usize) -> LaunchDims {
+    LaunchDims::linear(cols, THREADS, 65535)
+}
+
+/// Stage 1 of the layer-norm parameter gradients: `parts` chunks of `rows_per_part` rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LnParamsPlan {
+    pub rows_per_part: usize,
+    pub parts: usize,
+}
+
+impl LnParamsPlan {
+    /// Chunks of at least 32 rows, at most 256 chunks (so the workspace is ≤ 2·256·cols f64 and
+    /// stage 2 adds ≤ 256 terms per column).
+    pub fn new(rows: usize) -> Self {
+        let rows_per_part = rows.div_ceil(256).max(32);
+        LnParamsPlan { rows_per_part, parts: rows.div_ceil(rows_per_part) }
+    }
+    /// Workspace length in f64 elements (`partial`).
+    pub fn workspace_len(&self, cols: usize) -> usize {
+        2 * self.parts * cols
+    }
+    /// Grid (column blocks × parts) of `layer_norm_bwd_params_*`.
+    pub fn stage1(&self, cols: usize) -> LaunchDims {
+        let bx = cols.div_ceil(THREADS as usize).clamp(1, 65535) as u32;
+        let by = self.parts.clamp(1, 65535) as u32;
+        LaunchDims { grid: (bx, by, 1), block: (THREADS, 1, 1), shared_mem_bytes: 0 }
+    }
+}

@@ -1,0 +1,159 @@
+// Reductions of a strided input along its trailing logical elements: sum, mean, max, min, var,
+// argmax, argmin. Argument lists and launch shapes: reduce/cuda.rs. Semantics match reduce/mod.rs:
+// empty rows give sum 0, mean/max/min NaN, var NaN when count <= correction, arg -1; max/min and
+// arg propagate NaN (the first NaN wins).
+//
+// `xl` describes the input as logical shape [outer..., inner...] (the caller permuted the reduced
+// axes last); output row o reduces logical elements [o*n_red, (o+1)*n_red). One team per row
+// (row_reduce.cuh: a warp for n_red <= 1024, else the block). Sums accumulate in f64 for every
+// dtype (the loads, not the f64 adds, bound the speed on every current card) and are rounded once.
+#include "row_reduce.cuh"
+
+namespace {
+
+enum { R_SUM = 0, R_MEAN = 1, R_MAX = 2, R_MIN = 3 };
+
+template <class T, int OP>
+__device__ __forceinline__ void reduce_rows(const T* __restrict__ x, StridedArg xl, T* __restrict__ y, int64_t n_out,
+                                            int64_t n_red) {
+  typedef typename MtCompute<T>::type C;
+  __shared__ MtTeamScratch scratch;
+  const MtRowTeam t = mt_row_team(n_red);
+  for (int64_t row = t.first_row; row < n_out; row += t.row_step) {
+    const int64_t base = row * n_red;
+    if (OP == R_SUM || OP == R_MEAN) {
+      double acc = 0.0;
+      for (int64_t i = t.tid; i < n_red; i += t.size) acc += static_cast<double>(mt_load(x, mt_strided_offset(xl, base + i)));
+      acc = mt_team_reduce(t, acc, MtSum(), scratch);
+      if (t.tid == 0) {
+        if (OP == R_MEAN) acc = n_red == 0 ? NAN : acc / static_cast<double>(n_red);
+        mt_store(y, row, static_cast<C>(acc));
+      }
+    } else {
+      C acc = n_red == 0 ? C(NAN) : mt_load(x, mt_strided_offset(xl, base));
+      for (int64_t i = t.tid; i < n_red; i += t.size) {
+        const C v = mt_load(x, mt_strided_offset(xl, base + i));
+        acc = OP == R_MAX ? mt_max_nan(acc, v) : mt_min_nan(acc, v);
+      }
+      acc = OP == R_MAX ? mt_team_reduce(t, acc, MtMaxNan(), scratch) : mt_team_reduce(t, acc, MtMinNan(), scratch);
+      if (t.tid == 0) mt_store(y, row, acc);
+    }
+  }
+}
+
+// Corrected two-pass variance: mean first, then Σ(x − mean)² − (Σ(x − mean))²/n (f64), divided by
+// count − correction.
+template <class T>
+__device__ __forceinline__ void var_rows(const T* __restrict__ x, StridedArg xl, T* __restrict__ y, int64_t n_out,
+                                         int64_t n_red, int64_t correction) {
+  typedef typename MtCompute<T>::type C;
+  __shared__ MtTeamScratch scratch;
+  const MtRowTeam t = mt_row_team(n_red);
+  for (int64_t row = t.first_row; row < n_out; row += t.row_step) {
+    const int64_t base = row * n_red;
+    double s = 0.0;
+    for (int64_t i = t.tid; i < n_red; i += t.size) s += static_cast<double>(mt_load(x, mt_strided_offset(xl, base + i)));
+    s = mt_team_reduce(t, s, MtSum(), scratch);
+    const double mean = n_red == 0 ? 0.0 : s / static_cast<double>(n_red);
+    double d1 = 0.0, m2 = 0.0;
+    for (int64_t i = t.tid; i < n_red; i += t.size) {
+      const double d = static_cast<double>(mt_load(x, mt_strided_offset(xl, base + i))) - mean;
+      d1 += d;
+      m2 += d * d;
+    }
+    mt_team_sum2(t, d1, m2, scratch);
+    if (t.tid == 0) {
+      // Corrected two-pass: subtracting (Σ(x − mean))²/n removes the error of the rounded mean.
+      double ss = m2 - (n_red == 0 ? 0.0 : d1 * d1 / static_cast<double>(n_red));
+      if (ss < 0.0) ss = 0.0;  // (keeps NaN)
+      const double v = n_red <= correction ? NAN : ss / static_cast<double>(n_red - correction);
+      mt_store(y, row, static_cast<C>(v));
+    }
+  }
+}
+
+// (value, index) candidate order for arg reductions: NaN beats everything, then larger (max) or
+// smaller (min) values, then the smaller index. idx < 0 marks "no candidate".
+template <class C, bool MAX> __device__ __forceinline__ bool arg_better(C v, long long iv, C b, long long ib) {
+  if (iv < 0) return false;
+  if (ib < 0) return true;
+  const bool vn = v != v, bn = b != b;
+  if (vn || bn) return vn && (!bn || iv < ib);
+  if (v == b) return iv < ib;
+  return MAX ? v > b : v < b;
+}
+
+template <class T, bool MAX>
+__device__ __forceinline__ void arg_rows(const T* __restrict__ x, StridedArg xl, int64_t* __restrict__ y, int64_t n_out,
+                                         int64_t n_red) {
+  typedef typename MtCompute<T>::type C;
+  __shared__ MtTeamScratch scratch;
+  const MtRowTeam t = mt_row_team(n_red);
+  for (int64_t row = t.first_row; row < n_out; row += t.row_step) {
+    const int64_t base = row * n_red;
+    C best = C(0);
+    long long bi = -1;
+    for (int64_t i = t.tid; i < n_red; i += t.size) {
+      const C v = mt_load(x, mt_strided_offset(xl, base + i));
+      if (arg_better<C, MAX>(v, i, best, bi)) {
+        best = v;
+        bi = i;
+      }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      const C v = __shfl_xor_sync(0xffffffffu, best, o);
+      const long long iv = __shfl_xor_sync(0xffffffffu, bi, o);
+      if (arg_better<C, MAX>(v, iv, best, bi)) {
+        best = v;
+        bi = iv;
+      }
+    }
+    if (t.block) {
+      C* sv = reinterpret_cast<C*>(scratch.v);
+      __syncthreads();
+      if ((threadIdx.x & 31) == 0) {
+        sv[threadIdx.x / 32] = best;
+        scratch.i[threadIdx.x / 32] = bi;
+      }
+      __syncthreads();
+      best = sv[0];
+      bi = scratch.i[0];
+      for (int w = 1; w < t.size / 32; ++w)
+        if (arg_better<C, MAX>(sv[w], scratch.i[w], best, bi)) {
+          best = sv[w];
+          bi = scratch.i[w];
+        }
+    }
+    if (t.tid == 0) y[row] = bi;
+  }
+}
+
+}  // namespace
+
+#define MT_REDUCE_KERNELS(sfx, T)                                                                               \
+  extern "C" __global__ void reduce_sum_##sfx(const T* x, StridedArg xl, T* y, int64_t n_out, int64_t n_red) {   \
+    reduce_rows<T, R_SUM>(x, xl, y, n_out, n_red);                                                            \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_mean_##sfx(const T* x, StridedArg xl, T* y, int64_t n_out, int64_t n_red) {  \
+    reduce_rows<T, R_MEAN>(x, xl, y, n_out, n_red);                                                           \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_max_##sfx(const T* x, StridedArg xl, T* y, int64_t n_out, int64_t n_red) {   \
+    reduce_rows<T, R_MAX>(x, xl, y, n_out, n_red);                                                            \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_min_##sfx(const T* x, StridedArg xl, T* y, int64_t n_out, int64_t n_red) {   \
+    reduce_rows<T, R_MIN>(x, xl, y, n_out, n_red);                                                            \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_var_##sfx(const T* x, StridedArg xl, T* y, int64_t n_out, int64_t n_red,     \
+                                              int64_t correction) {                                             \
+    var_rows<T>(x, xl, y, n_out, n_red, correction);                                                          \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_argmax_##sfx(const T* x, StridedArg xl, int64_t* y, int64_t n_out,           \
+                                                 int64_t n_red) {                                               \
+    arg_rows<T, true>(x, xl, y, n_out, n_red);                                                                \
+  }                                                                                                             \
+  extern "C" __global__ void reduce_argmin_##sfx(const T* x, StridedArg xl, int64_t* y, int64_t n_out,           \
+                                                 int64_t n_red) {                                               \
+    arg_rows<T, false>(x, xl, y, n_out, n_red);                                                               \
+  }
+
+MT_FOR_FLOATS(MT_REDUCE_KERNELS)
