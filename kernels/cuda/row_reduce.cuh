@@ -9,6 +9,7 @@
 // any block of a multiple of 32 threads (≤ 1024): rows are walked with a grid stride.
 #pragma once
 #include "common.cuh"
+#include "shared_check.cuh"
 
 #define MT_WARP_ROW_MAX 1024
 
@@ -65,11 +66,11 @@ __device__ __forceinline__ T mt_team_reduce(const MtRowTeam& t, T v, Op op, MtTe
   if (!t.block) return v;
   T* slot = reinterpret_cast<T*>(s.v);
   __syncthreads();  // earlier readers of the scratch are done
-  if ((threadIdx.x & 31) == 0) slot[threadIdx.x / 32] = v;
+  if ((threadIdx.x & 31) == 0) MT_SH_ST(slot[threadIdx.x / 32], v);
   __syncthreads();
-  v = slot[0];
+  v = MT_SH_LD(slot[0]);
   const int warps = t.size / 32;
-  for (int w = 1; w < warps; ++w) v = op(v, slot[w]);
+  for (int w = 1; w < warps; ++w) v = op(v, MT_SH_LD(slot[w]));
   return v;
 }
 
@@ -85,14 +86,14 @@ __device__ __forceinline__ void mt_team_sum2(const MtRowTeam& t, T& a, T& b, MtT
   T* sb = reinterpret_cast<T*>(s.w);
   __syncthreads();
   if ((threadIdx.x & 31) == 0) {
-    sa[threadIdx.x / 32] = a;
-    sb[threadIdx.x / 32] = b;
+    MT_SH_ST(sa[threadIdx.x / 32], a);
+    MT_SH_ST(sb[threadIdx.x / 32], b);
   }
   __syncthreads();
-  a = sa[0];
-  b = sb[0];
+  a = MT_SH_LD(sa[0]);
+  b = MT_SH_LD(sb[0]);
   for (int w = 1; w < t.size / 32; ++w) {
-    a += sa[w];
-    b += sb[w];
+    a += MT_SH_LD(sa[w]);
+    b += MT_SH_LD(sb[w]);
   }
 }

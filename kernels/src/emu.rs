@@ -19,6 +19,20 @@ unsafe extern "C" {
         cb: extern "C" fn(*mut c_void),
         ctx: *mut c_void,
     ) -> i32;
+    fn mt_emu_launch_checked(
+        gx: u32,
+        gy: u32,
+        gz: u32,
+        bx: u32,
+        by: u32,
+        bz: u32,
+        shared_bytes: usize,
+        cb: extern "C" fn(*mut c_void),
+        ctx: *mut c_void,
+        races: *mut u8,
+        races_len: usize,
+        race_count: *mut u32,
+    ) -> i32;
 }
 
 /// A launch the emulator refused (the same shapes a GPU would refuse).
@@ -55,6 +69,47 @@ pub fn launch<F: Fn() + Sync>(dims: LaunchDims, kernel: F) -> Result<(), EmuErro
     };
     match rc {
         0 => Ok(()),
+        2 => Err(EmuError::TooMuchSharedMemory(dims)),
+        _ => Err(EmuError::InvalidShape(dims)),
+    }
+}
+
+/// As [`launch`], with the shared-memory race check on: kernels that access shared memory through
+/// `MT_SH_LD` / `MT_SH_ST` (`cuda/shared_check.cuh`) have every access recorded with the thread's
+/// barrier epoch, and two threads touching one byte (at least one writing) with no `__syncthreads`
+/// between them — for two lanes of one warp, also no warp exchange (`__syncwarp`, shuffle, vote) —
+/// are reported. Returns the reports (at most 16; empty = no race seen). Much slower than `launch`
+/// (a global lock per shared access): for tests at small sizes.
+pub fn launch_checked<F: Fn() + Sync>(dims: LaunchDims, kernel: F) -> Result<Vec<String>, EmuError> {
+    let (g, b) = (dims.grid, dims.block);
+    let mut buf = vec![0u8; 4096];
+    let mut count = 0u32;
+    // SAFETY: as in `launch`; `buf` has `buf.len()` writable bytes and `count` is a valid u32, both
+    // written before the call returns.
+    let rc = unsafe {
+        mt_emu_launch_checked(
+            g.0,
+            g.1,
+            g.2,
+            b.0,
+            b.1,
+            b.2,
+            dims.shared_mem_bytes as usize,
+            trampoline::<F>,
+            &kernel as *const F as *mut c_void,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut count,
+        )
+    };
+    match rc {
+        0 => {
+            let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+            let text = String::from_utf8_lossy(&buf[..end]);
+            let races: Vec<String> = text.lines().map(str::to_string).collect();
+            debug_assert_eq!(races.len(), count as usize);
+            Ok(races)
+        }
         2 => Err(EmuError::TooMuchSharedMemory(dims)),
         _ => Err(EmuError::InvalidShape(dims)),
     }

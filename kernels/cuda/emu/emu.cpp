@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -31,9 +33,74 @@ Block* g_block = nullptr;
 std::mutex g_launch;
 }  // namespace
 
-void syncthreads() { g_block->bar->arrive_and_wait(); }
+void syncthreads() {
+  g_block->bar->arrive_and_wait();
+  ++cur.bar_epoch;
+}
 
-void syncwarp() { g_block->warps[cur.warp]->bar->arrive_and_wait(); }
+void syncwarp() {
+  g_block->warps[cur.warp]->bar->arrive_and_wait();
+  ++cur.warp_epoch;
+}
+
+// ---- shared-memory race check ----
+std::atomic<bool> shared_check_on{false};
+namespace {
+struct Access {
+  unsigned thread, warp, bar_epoch, warp_epoch;
+};
+struct Cell {
+  bool has_write = false, has_read = false, many_readers = false;
+  Access write, read;  // last write; first read since it (in the read's epoch)
+};
+std::mutex g_check_mutex;
+std::unordered_map<uintptr_t, Cell> g_cells;  // per byte address of the block's shared accesses
+std::vector<std::string> g_races;
+constexpr size_t kMaxRaces = 16;
+
+Access me() { return {cur.linear, cur.warp, cur.bar_epoch, cur.warp_epoch}; }
+// Two accesses are ordered when a __syncthreads separates them, or (same warp) a warp exchange does.
+bool ordered(const Access& a, const Access& b) {
+  if (a.bar_epoch != b.bar_epoch) return true;
+  return a.warp == b.warp && a.warp_epoch != b.warp_epoch;
+}
+void report(const char* kind, uintptr_t addr, const Access& other) {
+  if (g_races.size() >= kMaxRaces) return;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s race on shared byte %#llx: thread %u and thread %u (block %u,%u,%u, barrier epoch %u)",
+                kind, static_cast<unsigned long long>(addr), other.thread, cur.linear, cur.bid.x, cur.bid.y, cur.bid.z,
+                cur.bar_epoch);
+  g_races.emplace_back(buf);
+}
+}  // namespace
+
+void shared_access(const void* p, size_t bytes, bool write) {
+  const Access a = me();
+  std::lock_guard<std::mutex> lock(g_check_mutex);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+  for (uintptr_t addr = base; addr < base + bytes; ++addr) {
+    Cell& c = g_cells[addr];
+    if (c.has_write && c.write.thread != a.thread && !ordered(c.write, a)) {
+      report(write ? "write-write" : "write-read", addr, c.write);
+      break;
+    }
+    if (write && c.has_read && !ordered(c.read, a) && (c.read.thread != a.thread || c.many_readers)) {
+      report("read-write", addr, c.read);
+      break;
+    }
+    if (write) {
+      c.has_write = true;
+      c.write = a;
+      c.has_read = c.many_readers = false;
+    } else if (!c.has_read || ordered(c.read, a)) {
+      c.has_read = true;
+      c.read = a;
+      c.many_readers = false;
+    } else if (c.read.thread != a.thread) {
+      c.many_readers = true;
+    }
+  }
+}
 
 unsigned warp_live_mask() { return g_block->warps[cur.warp]->live.load(); }
 
@@ -50,6 +117,7 @@ unsigned warp_gather(const void* mine, size_t bytes, void* all) {
   for (unsigned l = 0; l < 32; ++l)
     if (!((live >> l) & 1u)) std::memset(static_cast<unsigned char*>(all) + l * bytes, 0, bytes);
   w.bar->arrive_and_wait();
+  ++cur.warp_epoch;
   return live;
 }
 
@@ -107,13 +175,15 @@ uint16_t f32_to_f16(float f) {
 // Runs a kernel over a grid. `cb(ctx)` is called once per emulated CUDA thread with threadIdx,
 // blockIdx, blockDim and gridDim set; it calls the kernel function. Returns 0 on success, 1 for an
 // invalid grid or block shape, 2 for too much dynamic shared memory.
-extern "C" int mt_emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                             size_t shared_bytes, void (*cb)(void*), void* ctx) {
+static int launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, size_t shared_bytes,
+                  void (*cb)(void*), void* ctx, bool check, char* races, size_t races_len, unsigned* race_count) {
   const unsigned long long nthreads = 1ull * bx * by * bz;
   if (gx == 0 || gy == 0 || gz == 0 || nthreads == 0 || nthreads > 1024 || bz > 64 || gy > 65535 || gz > 65535)
     return 1;
   if (shared_bytes > 227 * 1024) return 2;
   std::lock_guard<std::mutex> lock(emu::g_launch);
+  emu::shared_check_on = check;
+  emu::g_races.clear();
   emu::block_dim = {bx, by, bz};
   emu::grid_dim = {gx, gy, gz};
   const unsigned n = static_cast<unsigned>(nthreads);
@@ -131,6 +201,7 @@ extern "C" int mt_emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx,
         }
         block.dyn.assign(shared_bytes, 0xff);
         emu::g_block = &block;
+        emu::g_cells.clear();  // shared memory is per block
         std::vector<std::thread> threads;
         threads.reserve(n);
         for (unsigned t = 0; t < n; ++t) {
@@ -139,6 +210,8 @@ extern "C" int mt_emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx,
             emu::cur.bid = {x, y, z};
             emu::cur.lane = t % 32;
             emu::cur.warp = t / 32;
+            emu::cur.linear = t;
+            emu::cur.bar_epoch = emu::cur.warp_epoch = 0;
             cb(ctx);
             // An exited thread no longer takes part in barriers (as on sm_70+ hardware).
             emu::Warp& w = *block.warps[t / 32];
@@ -150,5 +223,30 @@ extern "C" int mt_emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx,
         for (auto& th : threads) th.join();
         emu::g_block = nullptr;
       }
+  if (check) {
+    emu::shared_check_on = false;
+    emu::g_cells.clear();
+    if (race_count) *race_count = static_cast<unsigned>(emu::g_races.size());
+    std::string all;
+    for (auto& r : emu::g_races) all += r + "\n";
+    if (races && races_len) {
+      const size_t n = std::min(all.size(), races_len - 1);
+      std::memcpy(races, all.data(), n);
+      races[n] = 0;
+    }
+  }
   return 0;
+}
+
+extern "C" int mt_emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                             size_t shared_bytes, void (*cb)(void*), void* ctx) {
+  return launch(gx, gy, gz, bx, by, bz, shared_bytes, cb, ctx, false, nullptr, 0, nullptr);
+}
+
+// As mt_emu_launch, with the shared-memory race check on (see emu.h): `race_count` receives the
+// number of races found (at most 16 are recorded), `races` (`races_len` bytes) their descriptions.
+extern "C" int mt_emu_launch_checked(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                                     size_t shared_bytes, void (*cb)(void*), void* ctx, char* races,
+                                     size_t races_len, unsigned* race_count) {
+  return launch(gx, gy, gz, bx, by, bz, shared_bytes, cb, ctx, true, races, races_len, race_count);
 }

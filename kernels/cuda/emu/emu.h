@@ -24,6 +24,9 @@ struct Dim3 {
 struct ThreadState {
   Dim3 tid, bid;
   unsigned lane = 0, warp = 0;
+  unsigned linear = 0;      // thread index within the block
+  unsigned bar_epoch = 0;   // __syncthreads passed (shared-memory race check)
+  unsigned warp_epoch = 0;  // warp-wide exchanges / __syncwarp passed
 };
 extern thread_local ThreadState cur;
 extern Dim3 block_dim, grid_dim;
@@ -39,6 +42,21 @@ unsigned warp_gather(const void* mine, size_t bytes, void* all);
 unsigned warp_live_mask();
 void* dynamic_shared();
 [[noreturn]] void trap(const char* what);
+
+// Shared-memory race check (launches made with `mt_emu_launch_checked`): kernels that access shared
+// memory through MT_SH_LD / MT_SH_ST (shared_check.cuh) report every address that two threads
+// touch, at least one of them writing, with no __syncthreads between (same barrier epoch) — or, for
+// two lanes of one warp, also no warp-wide exchange (__syncwarp, shuffle, vote) between.
+extern std::atomic<bool> shared_check_on;
+void shared_access(const void* p, size_t bytes, bool write);
+template <class T> inline T* sh_read(T* p) {
+  if (shared_check_on.load(std::memory_order_relaxed)) shared_access(p, sizeof(T), false);
+  return p;
+}
+template <class T> inline T* sh_write(T* p) {
+  if (shared_check_on.load(std::memory_order_relaxed)) shared_access(p, sizeof(T), true);
+  return p;
+}
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);

@@ -1,6 +1,7 @@
 // Tiny kernels that pin down the emulator's semantics (kernels/cuda/emu); driven by emu_tests/mod.rs.
 // They are ordinary kernels, so they also compile to PTX; names are prefixed `emutest_`.
 #include "common.cuh"
+#include "shared_check.cuh"
 
 // out[t] = in[t ^ mask] (shuffle within `width`-lane segments), for one warp-multiple block.
 extern "C" __global__ void emutest_shfl_xor(const int* in, int* out, int mask, int width) {
@@ -44,9 +45,9 @@ extern "C" __global__ void emutest_sync_neighbour(int* out, int rounds) {
   const int t = threadIdx.x, n = blockDim.x;
   int v = t;
   for (int r = 0; r < rounds; ++r) {
-    s[t] = v * 3 + r;
+    MT_SH_ST(s[t], v * 3 + r);
     __syncthreads();
-    v = s[(t + 1) % n];
+    v = MT_SH_LD(s[(t + 1) % n]);
     __syncthreads();  // everyone has read before the next round overwrites
   }
   out[t] = v;
@@ -57,11 +58,11 @@ extern "C" __global__ void emutest_early_exit(int* out) {
   __shared__ int s[1024];
   const int t = threadIdx.x, n = blockDim.x;
   if (t % 3 == 0) return;
-  s[t] = t * 7;
+  MT_SH_ST(s[t], t * 7);
   __syncthreads();
   int j = (t + 1) % n;
   if (j % 3 == 0) j = (j + 1) % n;
-  const int v = s[j];
+  const int v = MT_SH_LD(s[j]);
   __syncthreads();
   out[t] = v;
 }
@@ -123,13 +124,13 @@ extern "C" __global__ void emutest_partial_warp(const int* in, int* sum, unsigne
     if ((mask >> src) & 1u) v += other;
   }
   if ((t & 31) == 0) {
-    warp_sums[t / 32] = v;
+    MT_SH_ST(warp_sums[t / 32], v);
     live[t / 32] = mask;
   }
   __syncthreads();
   if (t == 0) {
     int s = 0;
-    for (int w = 0; w < static_cast<int>((blockDim.x + 31) / 32); ++w) s += warp_sums[w];
+    for (int w = 0; w < static_cast<int>((blockDim.x + 31) / 32); ++w) s += MT_SH_LD(warp_sums[w]);
     *sum = s;
   }
 }
@@ -147,4 +148,38 @@ extern "C" __global__ void emutest_exited_lanes(int* out) {
 // Does nothing (for the launch-validation tests).
 extern "C" __global__ void emutest_nop(int* out) {
   if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0 && blockIdx.x == 0 && out) out[0] += 1;
+}
+
+// Deliberately racy (mode 0: read a neighbour's slot with no barrier; mode 1: every thread writes
+// slot 0; mode 2: lanes of one warp exchange through shared memory with no __syncwarp) and their
+// fixed versions (mode 3: barrier; mode 4: __syncwarp between the write and the read), for the
+// shared-memory race check. out[t] receives what thread t read.
+extern "C" __global__ void emutest_racy(int* out, int mode) {
+  __shared__ int s[1024];
+  const int t = threadIdx.x, n = blockDim.x;
+  int v = -1;
+  switch (mode) {
+    case 0:
+      MT_SH_ST(s[t], t);
+      v = MT_SH_LD(s[(t + 1) % n]);
+      break;
+    case 1:
+      MT_SH_ST(s[0], t);
+      break;
+    case 2:
+      MT_SH_ST(s[t], t);
+      v = MT_SH_LD(s[t ^ 1]);
+      break;
+    case 3:
+      MT_SH_ST(s[t], t);
+      __syncthreads();
+      v = MT_SH_LD(s[(t + 1) % n]);
+      break;
+    case 4:
+      MT_SH_ST(s[t], t);
+      __syncwarp();
+      v = MT_SH_LD(s[t ^ 1]);
+      break;
+  }
+  out[t] = v;
 }

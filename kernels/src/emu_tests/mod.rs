@@ -2,7 +2,9 @@
 //! CUDA semantics the family kernels rely on — shuffles (xor/down/up/indexed, widths < 32, doubles),
 //! votes, `__syncthreads` ordering across warps, early `return` before barriers, atomics under
 //! contention, 2-d/3-d indices, dynamic shared memory (0xFF-filled, private per block), partial last
-//! warps, exited lanes in later shuffles, and the launch shapes `emu::launch` refuses.
+//! warps, exited lanes in later shuffles, and the launch shapes `emu::launch` refuses; and the
+//! shared-memory race check (`emu::launch_checked`): it flags deliberately racy kernels and passes
+//! the fixed ones and the real family kernels that use shared memory.
 
 use crate::cuda_abi::LaunchDims;
 use crate::emu::{self, CPtr, EmuError, Ptr};
@@ -22,6 +24,7 @@ unsafe extern "C" {
     fn emutest_partial_warp(input: *const i32, sum: *mut i32, live: *mut u32);
     fn emutest_exited_lanes(out: *mut i32);
     fn emutest_nop(out: *mut i32);
+    fn emutest_racy(out: *mut i32, mode: i32);
 }
 
 fn dims(grid: (u32, u32, u32), block: (u32, u32, u32), shared: u32) -> LaunchDims {
@@ -301,4 +304,39 @@ fn invalid_launches_are_refused() {
     run(dims((2, 1, 1), (1024, 1, 1), 0)).unwrap();
     run(dims((1, 1, 1), (1, 1, 64), 0)).unwrap();
     assert_eq!(out[0], 3);
+}
+
+#[test]
+fn race_check_flags_racy_kernels_and_passes_fixed_ones() {
+    for (mode, racy, what) in [
+        (0, true, "neighbour read without a barrier"),
+        (1, true, "all threads write one slot"),
+        (2, true, "warp exchange without __syncwarp"),
+        (3, false, "neighbour read after __syncthreads"),
+        (4, false, "warp exchange after __syncwarp"),
+    ] {
+        let mut out = vec![0i32; 64];
+        let o = Ptr::of(&mut out);
+        // SAFETY: one i32 per thread.
+        let races = emu::launch_checked(block1(64), || unsafe { emutest_racy(o.get(), mode) }).unwrap();
+        assert_eq!(!races.is_empty(), racy, "{what}: {races:?}");
+    }
+    // The self-test kernels that use shared memory are race-free.
+    let mut out = vec![0i32; 256];
+    let o = Ptr::of(&mut out);
+    // SAFETY: one i32 per thread.
+    let races = emu::launch_checked(block1(96), || unsafe { emutest_sync_neighbour(o.get(), 3) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    // SAFETY: as above.
+    let races = emu::launch_checked(block1(200), || unsafe { emutest_early_exit(o.get()) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    let input: Vec<i32> = (0..100).collect();
+    let (mut sum, mut live) = ([0i32], [0u32; 4]);
+    let (i, s, l) = (CPtr::of(&input), Ptr::of(&mut sum), Ptr::of(&mut live));
+    // SAFETY: one input per thread, a live mask per warp, one sum.
+    let races = emu::launch_checked(block1(100), || unsafe { emutest_partial_warp(i.get(), s.get(), l.get()) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    // A plain launch records nothing (the check is per launch).
+    // SAFETY: as above.
+    emu::launch(block1(64), || unsafe { emutest_racy(o.get(), 0) }).unwrap();
 }

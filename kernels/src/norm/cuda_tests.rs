@@ -390,3 +390,32 @@ fn f64_statistics_are_exact_at_a_1e8_offset() {
     let dev: Vec<f64> = got.y.iter().map(|&y| y / got.rstd[0]).collect();
     assert_close("x - mean at 1e8", &dev, &exact, Tolerance::new(1e-14, 1e-15));
 }
+
+#[test]
+fn block_path_passes_the_shared_memory_race_check() {
+    // Group norm with groups of 1400 elements (block path) forward, backward and stage 1.
+    let mut rng = TestRng::new(507);
+    let (n, c, s, groups) = (1usize, 4usize, 700usize, 2usize);
+    let len = n * c * s;
+    let x: Vec<f32> = (0..len).map(|_| rng.uniform() as f32).collect();
+    let dy: Vec<f32> = (0..len).map(|_| rng.uniform() as f32).collect();
+    let (mut y, mut mean, mut rstd, mut dx) = (vec![0f32; len], vec![0f32; 2], vec![0f32; 2], vec![0f32; len]);
+    let mut me = vec![0f64; 2];
+    let dims = cuda::rows_launch(n * groups, c / groups * s);
+    let (xp, gp, yp, mp, rp) =
+        (CPtr::of(&x), CPtr(std::ptr::null::<f32>()), Ptr::of(&mut y), Ptr::of(&mut mean), Ptr::of(&mut rstd));
+    let (ni, ci, si, gi) = (n as i64, c as i64, s as i64, groups as i64);
+    // SAFETY: buffers sized as documented in norm/cuda.rs; gamma/beta null.
+    let races = emu::launch_checked(dims, || unsafe {
+        group_norm_fwd_f32(xp.get(), gp.get(), gp.get(), yp.get(), mp.get(), rp.get(), ni, ci, si, gi, EPS)
+    })
+    .unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    let (mp, rp, dyp, dxp, mep) = (CPtr::of(&mean), CPtr::of(&rstd), CPtr::of(&dy), Ptr::of(&mut dx), Ptr::of(&mut me));
+    // SAFETY: as above.
+    let races = emu::launch_checked(dims, || unsafe {
+        group_norm_bwd_f32(xp.get(), gp.get(), mp.get(), rp.get(), dyp.get(), dxp.get(), mep.get(), ni, ci, si, gi)
+    })
+    .unwrap();
+    assert!(races.is_empty(), "{races:?}");
+}

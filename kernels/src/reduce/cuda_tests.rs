@@ -333,3 +333,24 @@ fn variance_survives_a_large_offset() {
     let src: Vec<f64> = (0..l.required_len()).map(|_| 1e4 + rng.uniform() * 3.5).collect();
     check_dtype(&f32_dt(), &src, &l, &[1]);
 }
+
+#[test]
+fn block_path_passes_the_shared_memory_race_check() {
+    let mut rng = TestRng::new(309);
+    let l = random_view(&mut rng, &[3, 1100]);
+    let src: Vec<f32> = values(&mut rng, l.required_len()).iter().map(|&v| v as f32).collect();
+    let (arg, n_out, n_red) = permuted_arg(&l, &[1]).unwrap();
+    let dims = cuda::launch_dims(n_out, n_red);
+    let (mut y, mut idx) = (vec![0f32; n_out], vec![0i64; n_out]);
+    let (xp, yp, ip) = (CPtr::of(&src), Ptr::of(&mut y), Ptr::of(&mut idx));
+    let (no, nr) = (n_out as i64, n_red as i64);
+    // SAFETY: x covers the strided argument, y and idx hold n_out elements.
+    let races = emu::launch_checked(dims, || unsafe { reduce_var_f32(xp.get(), arg, yp.get(), no, nr, 1) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    // SAFETY: as above.
+    let races = emu::launch_checked(dims, || unsafe { reduce_argmax_f32(xp.get(), arg, ip.get(), no, nr) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    // SAFETY: as above.
+    let races = emu::launch_checked(dims, || unsafe { reduce_max_f32(xp.get(), arg, yp.get(), no, nr) }).unwrap();
+    assert!(races.is_empty(), "{races:?}");
+}

@@ -112,17 +112,20 @@ __device__ __forceinline__ void arg_rows(const T* __restrict__ x, StridedArg xl,
       C* sv = reinterpret_cast<C*>(scratch.v);
       __syncthreads();
       if ((threadIdx.x & 31) == 0) {
-        sv[threadIdx.x / 32] = best;
-        scratch.i[threadIdx.x / 32] = bi;
+        MT_SH_ST(sv[threadIdx.x / 32], best);
+        MT_SH_ST(scratch.i[threadIdx.x / 32], bi);
       }
       __syncthreads();
-      best = sv[0];
-      bi = scratch.i[0];
-      for (int w = 1; w < t.size / 32; ++w)
-        if (arg_better<C, MAX>(sv[w], scratch.i[w], best, bi)) {
-          best = sv[w];
-          bi = scratch.i[w];
+      best = MT_SH_LD(sv[0]);
+      bi = MT_SH_LD(scratch.i[0]);
+      for (int w = 1; w < t.size / 32; ++w) {
+        const C v = MT_SH_LD(sv[w]);
+        const long long iv = MT_SH_LD(scratch.i[w]);
+        if (arg_better<C, MAX>(v, iv, best, bi)) {
+          best = v;
+          bi = iv;
         }
+      }
     }
     if (t.tid == 0) y[row] = bi;
   }

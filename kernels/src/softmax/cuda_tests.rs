@@ -192,3 +192,26 @@ fn sixteen_bit_softmax_computes_in_f32_and_rounds_once() {
         }
     }
 }
+
+#[test]
+fn block_path_passes_the_shared_memory_race_check() {
+    let mut rng = TestRng::new(404);
+    let (rows, n) = (2usize, 1300usize);
+    let x: Vec<f32> = inputs(&mut rng, rows * n, 3.0).iter().map(|&v| v as f32).collect();
+    let l = StridedLayout::contiguous(&[rows, n]);
+    let arg = StridedArg::from_layout(&l).unwrap();
+    let mut y = vec![0f32; rows * n];
+    let mut dx = vec![0f32; rows * n];
+    let (xp, yp) = (CPtr::of(&x), Ptr::of(&mut y));
+    let dims = cuda::launch_dims(rows, n);
+    // SAFETY: x, y hold rows·n elements.
+    let races = emu::launch_checked(dims, || unsafe { softmax_fwd_f32(xp.get(), arg, yp.get(), rows as i64, n as i64) })
+        .unwrap();
+    assert!(races.is_empty(), "{races:?}");
+    let (yp, dp) = (CPtr::of(&y), Ptr::of(&mut dx));
+    // SAFETY: y, dy (= x), dx hold rows·n elements.
+    let races =
+        emu::launch_checked(dims, || unsafe { softmax_bwd_f32(yp.get(), xp.get(), dp.get(), rows as i64, n as i64) })
+            .unwrap();
+    assert!(races.is_empty(), "{races:?}");
+}

@@ -48,13 +48,13 @@ __device__ __forceinline__ void softmax_fwd(const T* __restrict__ x, StridedArg 
       C* ss = reinterpret_cast<C*>(scratch.w);
       __syncthreads();
       if ((threadIdx.x & 31) == 0) {
-        sm[threadIdx.x / 32] = m;
-        ss[threadIdx.x / 32] = s;
+        MT_SH_ST(sm[threadIdx.x / 32], m);
+        MT_SH_ST(ss[threadIdx.x / 32], s);
       }
       __syncthreads();
-      m = sm[0];
-      s = ss[0];
-      for (int w = 1; w < t.size / 32; ++w) sm_merge(m, s, sm[w], ss[w]);
+      m = MT_SH_LD(sm[0]);
+      s = MT_SH_LD(ss[0]);
+      for (int w = 1; w < t.size / 32; ++w) sm_merge(m, s, MT_SH_LD(sm[w]), MT_SH_LD(ss[w]));
     }
     // All -inf: m = -inf, s = 0 and x − m is NaN below, as required.
     const C ls = sm_log(s), inv = C(1) / s;
