@@ -49,7 +49,8 @@ fn shfl_xor_down_up_match_cuda_semantics_for_every_width() {
             let mut out = vec![0i32; n];
             let (i, o) = (CPtr::of(&input), Ptr::of(&mut out));
             // SAFETY: in/out hold one i32 per thread of the block.
-            emu::launch(block1(n as u32), || unsafe { emutest_shfl_xor(i.get(), o.get(), m, width) }).unwrap();
+            emu::launch(block1(n as u32), || unsafe { emutest_shfl_xor(i.get(), o.get(), m, width) })
+                .unwrap();
             for t in 0..n as i32 {
                 let lane = t % 32;
                 let src = lane ^ m;
@@ -63,7 +64,8 @@ fn shfl_xor_down_up_match_cuda_semantics_for_every_width() {
             let mut out = vec![0i32; n];
             let (i, o) = (CPtr::of(&input), Ptr::of(&mut out));
             // SAFETY: as above.
-            emu::launch(block1(n as u32), || unsafe { emutest_shfl_down(i.get(), o.get(), delta, width) }).unwrap();
+            emu::launch(block1(n as u32), || unsafe { emutest_shfl_down(i.get(), o.get(), delta, width) })
+                .unwrap();
             for t in 0..n as i32 {
                 let lane = t % 32;
                 let src = if lane + delta >= seg(lane, width) + width { lane } else { lane + delta };
@@ -72,7 +74,8 @@ fn shfl_xor_down_up_match_cuda_semantics_for_every_width() {
             let mut out = vec![0i32; n];
             let (i, o) = (CPtr::of(&input), Ptr::of(&mut out));
             // SAFETY: as above.
-            emu::launch(block1(n as u32), || unsafe { emutest_shfl_up(i.get(), o.get(), delta, width) }).unwrap();
+            emu::launch(block1(n as u32), || unsafe { emutest_shfl_up(i.get(), o.get(), delta, width) })
+                .unwrap();
             for t in 0..n as i32 {
                 let lane = t % 32;
                 let src = if lane - delta < seg(lane, width) { lane } else { lane - delta };
@@ -91,7 +94,8 @@ fn shfl_idx_wraps_the_source_within_the_segment() {
         let mut out = vec![0i32; n];
         let (i, s, o) = (CPtr::of(&input), CPtr::of(&src), Ptr::of(&mut out));
         // SAFETY: buffers hold one i32 per thread.
-        emu::launch(block1(n as u32), || unsafe { emutest_shfl_idx(i.get(), s.get(), o.get(), width) }).unwrap();
+        emu::launch(block1(n as u32), || unsafe { emutest_shfl_idx(i.get(), s.get(), o.get(), width) })
+            .unwrap();
         for t in 0..n as i32 {
             let lane = t % 32;
             let from = seg(lane, width) + (src[t as usize] % width);
@@ -99,7 +103,8 @@ fn shfl_idx_wraps_the_source_within_the_segment() {
         }
     }
     // 64-bit values move whole.
-    let d: Vec<f64> = (0..32).map(|t| f64::from_bits(0x4000_0000_0000_0001 + t as u64 * 0x1_0000_0001)).collect();
+    let d: Vec<f64> =
+        (0..32).map(|t| f64::from_bits(0x4000_0000_0000_0001 + t as u64 * 0x1_0000_0001)).collect();
     let mut out = vec![0f64; 32];
     let (i, o) = (CPtr::of(&d), Ptr::of(&mut out));
     // SAFETY: one f64 per thread.
@@ -124,7 +129,8 @@ fn ballot_any_all_cover_the_warp_only() {
     let (mut b, mut an, mut al) = (vec![0u32; n], vec![0i32; n], vec![0i32; n]);
     let (p, bo, ao, lo) = (CPtr::of(&pred), Ptr::of(&mut b), Ptr::of(&mut an), Ptr::of(&mut al));
     // SAFETY: one element per thread in every buffer.
-    emu::launch(block1(n as u32), || unsafe { emutest_votes(p.get(), bo.get(), ao.get(), lo.get()) }).unwrap();
+    emu::launch(block1(n as u32), || unsafe { emutest_votes(p.get(), bo.get(), ao.get(), lo.get()) })
+        .unwrap();
     for t in 0..n {
         let w = t / 32;
         let lanes = (n - w * 32).min(32);
@@ -166,15 +172,15 @@ fn early_return_does_not_deadlock_barriers() {
     let o = Ptr::of(&mut out);
     // SAFETY: one i32 per thread.
     emu::launch(block1(n as u32), || unsafe { emutest_early_exit(o.get()) }).unwrap();
-    for t in 0..n {
-        if t % 3 == 0 {
-            assert_eq!(out[t], -1);
+    for (t, &got) in out.iter().enumerate() {
+        if t.is_multiple_of(3) {
+            assert_eq!(got, -1);
         } else {
             let mut j = (t + 1) % n;
-            if j % 3 == 0 {
+            if j.is_multiple_of(3) {
                 j = (j + 1) % n;
             }
-            assert_eq!(out[t], j as i32 * 7, "t{t}");
+            assert_eq!(got, j as i32 * 7, "t{t}");
         }
     }
 }
@@ -185,8 +191,10 @@ fn atomic_add_under_contention_loses_nothing() {
     let (a, b, c, d) = (Ptr::of(&mut ci), Ptr::of(&mut cf), Ptr::of(&mut cd), Ptr::of(&mut cu));
     // 3 blocks × 256 threads, all on one address each.
     // SAFETY: each pointer is one element, only touched atomically.
-    emu::launch(dims((3, 1, 1), (256, 1, 1), 0), || unsafe { emutest_atomic(a.get(), b.get(), c.get(), d.get()) })
-        .unwrap();
+    emu::launch(dims((3, 1, 1), (256, 1, 1), 0), || unsafe {
+        emutest_atomic(a.get(), b.get(), c.get(), d.get())
+    })
+    .unwrap();
     assert_eq!(ci[0], 768);
     assert_eq!(cf[0], 384.0);
     assert_eq!(cd[0], 192.0);
@@ -270,9 +278,9 @@ fn exited_lanes_read_as_zero_in_later_shuffles() {
     let o = Ptr::of(&mut out);
     // SAFETY: one i32 per thread.
     emu::launch(block1(32), || unsafe { emutest_exited_lanes(o.get()) }).unwrap();
-    for t in 0..32 {
+    for (t, &got) in out.iter().enumerate() {
         let want = if t % 2 == 0 { (t as i32 + 1 + 100) * 1000 } else { -1 };
-        assert_eq!(out[t], want, "lane {t}");
+        assert_eq!(got, want, "lane {t}");
     }
 }
 
@@ -334,7 +342,9 @@ fn race_check_flags_racy_kernels_and_passes_fixed_ones() {
     let (mut sum, mut live) = ([0i32], [0u32; 4]);
     let (i, s, l) = (CPtr::of(&input), Ptr::of(&mut sum), Ptr::of(&mut live));
     // SAFETY: one input per thread, a live mask per warp, one sum.
-    let races = emu::launch_checked(block1(100), || unsafe { emutest_partial_warp(i.get(), s.get(), l.get()) }).unwrap();
+    let races =
+        emu::launch_checked(block1(100), || unsafe { emutest_partial_warp(i.get(), s.get(), l.get()) })
+            .unwrap();
     assert!(races.is_empty(), "{races:?}");
     // A plain launch records nothing (the check is per launch).
     // SAFETY: as above.

@@ -17,41 +17,313 @@ use crate::testing::{TestRng, Tolerance, assert_close};
 use half::{bf16, f16};
 
 type LnFwd<S> = unsafe extern "C" fn(*const S, *const S, *const S, *mut S, *mut S, *mut S, i64, i64, f64);
-type GnFwd<S> = unsafe extern "C" fn(*const S, *const S, *const S, *mut S, *mut S, *mut S, i64, i64, i64, i64, f64);
-type LnBwd<S> = unsafe extern "C" fn(*const S, *const S, *const S, *const S, *const S, *mut S, *mut f64, i64, i64);
-type GnBwd<S> = unsafe extern "C" fn(*const S, *const S, *const S, *const S, *const S, *mut S, *mut f64, i64, i64, i64, i64);
-type LnParams<S> = unsafe extern "C" fn(*const S, *const f64, *const S, *const S, *mut f64, i64, i64, i64, i64);
-type GnParams<S> = unsafe extern "C" fn(*const S, *const f64, *const S, *const S, *mut f64, i64, i64, i64, i64);
+type GnFwd<S> =
+    unsafe extern "C" fn(*const S, *const S, *const S, *mut S, *mut S, *mut S, i64, i64, i64, i64, f64);
+type LnBwd<S> =
+    unsafe extern "C" fn(*const S, *const S, *const S, *const S, *const S, *mut S, *mut f64, i64, i64);
+type GnBwd<S> = unsafe extern "C" fn(
+    *const S,
+    *const S,
+    *const S,
+    *const S,
+    *const S,
+    *mut S,
+    *mut f64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+type LnParams<S> =
+    unsafe extern "C" fn(*const S, *const f64, *const S, *const S, *mut f64, i64, i64, i64, i64);
+type GnParams<S> =
+    unsafe extern "C" fn(*const S, *const f64, *const S, *const S, *mut f64, i64, i64, i64, i64);
 type Finish<S> = unsafe extern "C" fn(*const f64, i64, i64, *mut S, *mut S);
 
 unsafe extern "C" {
-    fn layer_norm_fwd_f32(x: *const f32, g: *const f32, b: *const f32, y: *mut f32, m: *mut f32, r: *mut f32, rows: i64, cols: i64, eps: f64);
-    fn group_norm_fwd_f32(x: *const f32, g: *const f32, b: *const f32, y: *mut f32, m: *mut f32, r: *mut f32, n: i64, c: i64, s: i64, groups: i64, eps: f64);
-    fn layer_norm_bwd_f32(x: *const f32, g: *const f32, m: *const f32, r: *const f32, dy: *const f32, dx: *mut f32, me: *mut f64, rows: i64, cols: i64);
-    fn group_norm_bwd_f32(x: *const f32, g: *const f32, m: *const f32, r: *const f32, dy: *const f32, dx: *mut f32, me: *mut f64, n: i64, c: i64, s: i64, groups: i64);
-    fn layer_norm_bwd_params_f32(x: *const f32, m: *const f64, r: *const f32, dy: *const f32, p: *mut f64, rows: i64, cols: i64, rpp: i64, parts: i64);
-    fn group_norm_bwd_params_f32(x: *const f32, m: *const f64, r: *const f32, dy: *const f32, p: *mut f64, n: i64, c: i64, s: i64, groups: i64);
+    fn layer_norm_fwd_f32(
+        x: *const f32,
+        g: *const f32,
+        b: *const f32,
+        y: *mut f32,
+        m: *mut f32,
+        r: *mut f32,
+        rows: i64,
+        cols: i64,
+        eps: f64,
+    );
+    fn group_norm_fwd_f32(
+        x: *const f32,
+        g: *const f32,
+        b: *const f32,
+        y: *mut f32,
+        m: *mut f32,
+        r: *mut f32,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+        eps: f64,
+    );
+    fn layer_norm_bwd_f32(
+        x: *const f32,
+        g: *const f32,
+        m: *const f32,
+        r: *const f32,
+        dy: *const f32,
+        dx: *mut f32,
+        me: *mut f64,
+        rows: i64,
+        cols: i64,
+    );
+    fn group_norm_bwd_f32(
+        x: *const f32,
+        g: *const f32,
+        m: *const f32,
+        r: *const f32,
+        dy: *const f32,
+        dx: *mut f32,
+        me: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
+    fn layer_norm_bwd_params_f32(
+        x: *const f32,
+        m: *const f64,
+        r: *const f32,
+        dy: *const f32,
+        p: *mut f64,
+        rows: i64,
+        cols: i64,
+        rpp: i64,
+        parts: i64,
+    );
+    fn group_norm_bwd_params_f32(
+        x: *const f32,
+        m: *const f64,
+        r: *const f32,
+        dy: *const f32,
+        p: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
     fn norm_bwd_params_finish_f32(p: *const f64, parts: i64, cols: i64, dg: *mut f32, db: *mut f32);
-    fn layer_norm_fwd_f64(x: *const f64, g: *const f64, b: *const f64, y: *mut f64, m: *mut f64, r: *mut f64, rows: i64, cols: i64, eps: f64);
-    fn group_norm_fwd_f64(x: *const f64, g: *const f64, b: *const f64, y: *mut f64, m: *mut f64, r: *mut f64, n: i64, c: i64, s: i64, groups: i64, eps: f64);
-    fn layer_norm_bwd_f64(x: *const f64, g: *const f64, m: *const f64, r: *const f64, dy: *const f64, dx: *mut f64, me: *mut f64, rows: i64, cols: i64);
-    fn group_norm_bwd_f64(x: *const f64, g: *const f64, m: *const f64, r: *const f64, dy: *const f64, dx: *mut f64, me: *mut f64, n: i64, c: i64, s: i64, groups: i64);
-    fn layer_norm_bwd_params_f64(x: *const f64, m: *const f64, r: *const f64, dy: *const f64, p: *mut f64, rows: i64, cols: i64, rpp: i64, parts: i64);
-    fn group_norm_bwd_params_f64(x: *const f64, m: *const f64, r: *const f64, dy: *const f64, p: *mut f64, n: i64, c: i64, s: i64, groups: i64);
+    fn layer_norm_fwd_f64(
+        x: *const f64,
+        g: *const f64,
+        b: *const f64,
+        y: *mut f64,
+        m: *mut f64,
+        r: *mut f64,
+        rows: i64,
+        cols: i64,
+        eps: f64,
+    );
+    fn group_norm_fwd_f64(
+        x: *const f64,
+        g: *const f64,
+        b: *const f64,
+        y: *mut f64,
+        m: *mut f64,
+        r: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+        eps: f64,
+    );
+    fn layer_norm_bwd_f64(
+        x: *const f64,
+        g: *const f64,
+        m: *const f64,
+        r: *const f64,
+        dy: *const f64,
+        dx: *mut f64,
+        me: *mut f64,
+        rows: i64,
+        cols: i64,
+    );
+    fn group_norm_bwd_f64(
+        x: *const f64,
+        g: *const f64,
+        m: *const f64,
+        r: *const f64,
+        dy: *const f64,
+        dx: *mut f64,
+        me: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
+    fn layer_norm_bwd_params_f64(
+        x: *const f64,
+        m: *const f64,
+        r: *const f64,
+        dy: *const f64,
+        p: *mut f64,
+        rows: i64,
+        cols: i64,
+        rpp: i64,
+        parts: i64,
+    );
+    fn group_norm_bwd_params_f64(
+        x: *const f64,
+        m: *const f64,
+        r: *const f64,
+        dy: *const f64,
+        p: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
     fn norm_bwd_params_finish_f64(p: *const f64, parts: i64, cols: i64, dg: *mut f64, db: *mut f64);
-    fn layer_norm_fwd_f16(x: *const u16, g: *const u16, b: *const u16, y: *mut u16, m: *mut u16, r: *mut u16, rows: i64, cols: i64, eps: f64);
-    fn group_norm_fwd_f16(x: *const u16, g: *const u16, b: *const u16, y: *mut u16, m: *mut u16, r: *mut u16, n: i64, c: i64, s: i64, groups: i64, eps: f64);
-    fn layer_norm_bwd_f16(x: *const u16, g: *const u16, m: *const u16, r: *const u16, dy: *const u16, dx: *mut u16, me: *mut f64, rows: i64, cols: i64);
-    fn group_norm_bwd_f16(x: *const u16, g: *const u16, m: *const u16, r: *const u16, dy: *const u16, dx: *mut u16, me: *mut f64, n: i64, c: i64, s: i64, groups: i64);
-    fn layer_norm_bwd_params_f16(x: *const u16, m: *const f64, r: *const u16, dy: *const u16, p: *mut f64, rows: i64, cols: i64, rpp: i64, parts: i64);
-    fn group_norm_bwd_params_f16(x: *const u16, m: *const f64, r: *const u16, dy: *const u16, p: *mut f64, n: i64, c: i64, s: i64, groups: i64);
+    fn layer_norm_fwd_f16(
+        x: *const u16,
+        g: *const u16,
+        b: *const u16,
+        y: *mut u16,
+        m: *mut u16,
+        r: *mut u16,
+        rows: i64,
+        cols: i64,
+        eps: f64,
+    );
+    fn group_norm_fwd_f16(
+        x: *const u16,
+        g: *const u16,
+        b: *const u16,
+        y: *mut u16,
+        m: *mut u16,
+        r: *mut u16,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+        eps: f64,
+    );
+    fn layer_norm_bwd_f16(
+        x: *const u16,
+        g: *const u16,
+        m: *const u16,
+        r: *const u16,
+        dy: *const u16,
+        dx: *mut u16,
+        me: *mut f64,
+        rows: i64,
+        cols: i64,
+    );
+    fn group_norm_bwd_f16(
+        x: *const u16,
+        g: *const u16,
+        m: *const u16,
+        r: *const u16,
+        dy: *const u16,
+        dx: *mut u16,
+        me: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
+    fn layer_norm_bwd_params_f16(
+        x: *const u16,
+        m: *const f64,
+        r: *const u16,
+        dy: *const u16,
+        p: *mut f64,
+        rows: i64,
+        cols: i64,
+        rpp: i64,
+        parts: i64,
+    );
+    fn group_norm_bwd_params_f16(
+        x: *const u16,
+        m: *const f64,
+        r: *const u16,
+        dy: *const u16,
+        p: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
     fn norm_bwd_params_finish_f16(p: *const f64, parts: i64, cols: i64, dg: *mut u16, db: *mut u16);
-    fn layer_norm_fwd_bf16(x: *const u16, g: *const u16, b: *const u16, y: *mut u16, m: *mut u16, r: *mut u16, rows: i64, cols: i64, eps: f64);
-    fn group_norm_fwd_bf16(x: *const u16, g: *const u16, b: *const u16, y: *mut u16, m: *mut u16, r: *mut u16, n: i64, c: i64, s: i64, groups: i64, eps: f64);
-    fn layer_norm_bwd_bf16(x: *const u16, g: *const u16, m: *const u16, r: *const u16, dy: *const u16, dx: *mut u16, me: *mut f64, rows: i64, cols: i64);
-    fn group_norm_bwd_bf16(x: *const u16, g: *const u16, m: *const u16, r: *const u16, dy: *const u16, dx: *mut u16, me: *mut f64, n: i64, c: i64, s: i64, groups: i64);
-    fn layer_norm_bwd_params_bf16(x: *const u16, m: *const f64, r: *const u16, dy: *const u16, p: *mut f64, rows: i64, cols: i64, rpp: i64, parts: i64);
-    fn group_norm_bwd_params_bf16(x: *const u16, m: *const f64, r: *const u16, dy: *const u16, p: *mut f64, n: i64, c: i64, s: i64, groups: i64);
+    fn layer_norm_fwd_bf16(
+        x: *const u16,
+        g: *const u16,
+        b: *const u16,
+        y: *mut u16,
+        m: *mut u16,
+        r: *mut u16,
+        rows: i64,
+        cols: i64,
+        eps: f64,
+    );
+    fn group_norm_fwd_bf16(
+        x: *const u16,
+        g: *const u16,
+        b: *const u16,
+        y: *mut u16,
+        m: *mut u16,
+        r: *mut u16,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+        eps: f64,
+    );
+    fn layer_norm_bwd_bf16(
+        x: *const u16,
+        g: *const u16,
+        m: *const u16,
+        r: *const u16,
+        dy: *const u16,
+        dx: *mut u16,
+        me: *mut f64,
+        rows: i64,
+        cols: i64,
+    );
+    fn group_norm_bwd_bf16(
+        x: *const u16,
+        g: *const u16,
+        m: *const u16,
+        r: *const u16,
+        dy: *const u16,
+        dx: *mut u16,
+        me: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
+    fn layer_norm_bwd_params_bf16(
+        x: *const u16,
+        m: *const f64,
+        r: *const u16,
+        dy: *const u16,
+        p: *mut f64,
+        rows: i64,
+        cols: i64,
+        rpp: i64,
+        parts: i64,
+    );
+    fn group_norm_bwd_params_bf16(
+        x: *const u16,
+        m: *const f64,
+        r: *const u16,
+        dy: *const u16,
+        p: *mut f64,
+        n: i64,
+        c: i64,
+        s: i64,
+        groups: i64,
+    );
     fn norm_bwd_params_finish_bf16(p: *const f64, parts: i64, cols: i64, dg: *mut u16, db: *mut u16);
 }
 
@@ -190,8 +462,12 @@ fn run_gpu<S: Copy + Default>(
     dy: &[S],
 ) -> Out {
     let (len, stats, np) = (g.len(), g.stats(), g.params());
-    let (mut y, mut mean, mut rstd, mut dx) =
-        (vec![S::default(); len], vec![S::default(); stats], vec![S::default(); stats], vec![S::default(); len]);
+    let (mut y, mut mean, mut rstd, mut dx) = (
+        vec![S::default(); len],
+        vec![S::default(); stats],
+        vec![S::default(); stats],
+        vec![S::default(); len],
+    );
     let (mut dgamma, mut dbeta) = (vec![(dt.enc)(99.0); np], vec![(dt.enc)(99.0); np]);
     let (xp, gp, bp, dyp) = (CPtr::of(x), opt_ptr(gamma), opt_ptr(beta), CPtr::of(dy));
     let (n, c, s, gr) = (g.n as i64, g.c as i64, g.s as i64, g.groups as i64);
@@ -218,7 +494,19 @@ fn run_gpu<S: Copy + Default>(
             if g.layer {
                 (dt.ln_bwd)(xp.get(), gp.get(), mp.get(), rp.get(), dyp.get(), dxp.get(), mep.get(), n, c)
             } else {
-                (dt.gn_bwd)(xp.get(), gp.get(), mp.get(), rp.get(), dyp.get(), dxp.get(), mep.get(), n, c, s, gr)
+                (dt.gn_bwd)(
+                    xp.get(),
+                    gp.get(),
+                    mp.get(),
+                    rp.get(),
+                    dyp.get(),
+                    dxp.get(),
+                    mep.get(),
+                    n,
+                    c,
+                    s,
+                    gr,
+                )
             }
         })
         .unwrap();
@@ -281,7 +569,20 @@ fn run_cpu(
         layer_norm_backward(g.n, g.c, x, gamma, saved.0, saved.1, dy, &mut o.dx, Some(dg), Some(db));
     } else {
         group_norm_forward(g.n, g.c, g.s, g.groups, EPS, x, gamma, beta, &mut o.y, &mut o.mean, &mut o.rstd);
-        group_norm_backward(g.n, g.c, g.s, g.groups, x, gamma, saved.0, saved.1, dy, &mut o.dx, Some(dg), Some(db));
+        group_norm_backward(
+            g.n,
+            g.c,
+            g.s,
+            g.groups,
+            x,
+            gamma,
+            saved.0,
+            saved.1,
+            dy,
+            &mut o.dx,
+            Some(dg),
+            Some(db),
+        );
     }
     o
 }
@@ -291,7 +592,8 @@ fn check<S: Copy + Default>(dt: &Dt<S>, g: Geom, affine: u8, offset: f64, rng: &
     let np = g.params();
     let x: Vec<S> = (0..g.len()).map(|_| (dt.enc)(offset + rng.uniform() * 2.0)).collect();
     let dy: Vec<S> = (0..g.len()).map(|_| (dt.enc)(rng.uniform() * 1.5)).collect();
-    let gamma: Option<Vec<S>> = (affine >= 1).then(|| (0..np).map(|_| (dt.enc)(1.0 + rng.uniform() * 0.5)).collect());
+    let gamma: Option<Vec<S>> =
+        (affine >= 1).then(|| (0..np).map(|_| (dt.enc)(1.0 + rng.uniform() * 0.5)).collect());
     let beta: Option<Vec<S>> = (affine >= 2).then(|| (0..np).map(|_| (dt.enc)(rng.uniform())).collect());
     let got = run_gpu(dt, g, &x, &gamma, &beta, &dy);
 
@@ -325,9 +627,15 @@ fn layer_norm_matches_the_cpu() {
 fn group_norm_matches_the_cpu() {
     let mut rng = TestRng::new(502);
     // (C=6, G=3), (C=64, G=32), group sizes 10, 21, 6, 600, 1400 (block path), empty groups.
-    for &(n, c, s, groups) in
-        &[(2usize, 6usize, 5usize, 3usize), (2, 64, 3, 32), (1, 6, 7, 2), (3, 6, 1, 1), (2, 4, 300, 2), (1, 4, 700, 2), (2, 4, 0, 2)]
-    {
+    for &(n, c, s, groups) in &[
+        (2usize, 6usize, 5usize, 3usize),
+        (2, 64, 3, 32),
+        (1, 6, 7, 2),
+        (3, 6, 1, 1),
+        (2, 4, 300, 2),
+        (1, 4, 700, 2),
+        (2, 4, 0, 2),
+    ] {
         for affine in [0, 2] {
             check(&f32_dt(), Geom::gn(n, c, s, groups), affine, 0.0, &mut rng);
             check(&f64_dt(), Geom::gn(n, c, s, groups), affine, 0.0, &mut rng);
@@ -366,7 +674,18 @@ fn f32_kernels_agree_with_the_cpu_f32_kernels() {
     let (mut y, mut mean, mut rstd) = (vec![0f32; rows * cols], vec![0f32; rows], vec![0f32; rows]);
     layer_norm_forward(rows, cols, EPS as f32, &x, Some(&gamma), Some(&beta), &mut y, &mut mean, &mut rstd);
     let (mut dx, mut dg, mut db) = (vec![0f32; rows * cols], vec![0f32; cols], vec![0f32; cols]);
-    layer_norm_backward(rows, cols, &x, Some(&gamma), &mean, &rstd, &dy, &mut dx, Some(&mut dg), Some(&mut db));
+    layer_norm_backward(
+        rows,
+        cols,
+        &x,
+        Some(&gamma),
+        &mean,
+        &rstd,
+        &dy,
+        &mut dx,
+        Some(&mut dg),
+        Some(&mut db),
+    );
     assert_close("ln f32 y", &got.y, &y, Tolerance::F32);
     assert_close("ln f32 dx", &got.dx, &dx, Tolerance::F32);
     assert_close("ln f32 dgamma", &got.dgamma, &dg, Tolerance::F32);
@@ -399,11 +718,17 @@ fn block_path_passes_the_shared_memory_race_check() {
     let len = n * c * s;
     let x: Vec<f32> = (0..len).map(|_| rng.uniform() as f32).collect();
     let dy: Vec<f32> = (0..len).map(|_| rng.uniform() as f32).collect();
-    let (mut y, mut mean, mut rstd, mut dx) = (vec![0f32; len], vec![0f32; 2], vec![0f32; 2], vec![0f32; len]);
+    let (mut y, mut mean, mut rstd, mut dx) =
+        (vec![0f32; len], vec![0f32; 2], vec![0f32; 2], vec![0f32; len]);
     let mut me = vec![0f64; 2];
     let dims = cuda::rows_launch(n * groups, c / groups * s);
-    let (xp, gp, yp, mp, rp) =
-        (CPtr::of(&x), CPtr(std::ptr::null::<f32>()), Ptr::of(&mut y), Ptr::of(&mut mean), Ptr::of(&mut rstd));
+    let (xp, gp, yp, mp, rp) = (
+        CPtr::of(&x),
+        CPtr(std::ptr::null::<f32>()),
+        Ptr::of(&mut y),
+        Ptr::of(&mut mean),
+        Ptr::of(&mut rstd),
+    );
     let (ni, ci, si, gi) = (n as i64, c as i64, s as i64, groups as i64);
     // SAFETY: buffers sized as documented in norm/cuda.rs; gamma/beta null.
     let races = emu::launch_checked(dims, || unsafe {
@@ -411,10 +736,23 @@ fn block_path_passes_the_shared_memory_race_check() {
     })
     .unwrap();
     assert!(races.is_empty(), "{races:?}");
-    let (mp, rp, dyp, dxp, mep) = (CPtr::of(&mean), CPtr::of(&rstd), CPtr::of(&dy), Ptr::of(&mut dx), Ptr::of(&mut me));
+    let (mp, rp, dyp, dxp, mep) =
+        (CPtr::of(&mean), CPtr::of(&rstd), CPtr::of(&dy), Ptr::of(&mut dx), Ptr::of(&mut me));
     // SAFETY: as above.
     let races = emu::launch_checked(dims, || unsafe {
-        group_norm_bwd_f32(xp.get(), gp.get(), mp.get(), rp.get(), dyp.get(), dxp.get(), mep.get(), ni, ci, si, gi)
+        group_norm_bwd_f32(
+            xp.get(),
+            gp.get(),
+            mp.get(),
+            rp.get(),
+            dyp.get(),
+            dxp.get(),
+            mep.get(),
+            ni,
+            ci,
+            si,
+            gi,
+        )
     })
     .unwrap();
     assert!(races.is_empty(), "{races:?}");

@@ -138,7 +138,14 @@ const OPS: [ReduceOp; 6] = [
 ];
 
 /// Runs a value reduction kernel; returns the outputs widened to f64.
-fn run_value<S: Copy + Default>(dt: &Dt<S>, op: ReduceOp, x: &[S], arg: StridedArg, n_out: usize, n_red: usize) -> Vec<f64> {
+fn run_value<S: Copy + Default>(
+    dt: &Dt<S>,
+    op: ReduceOp,
+    x: &[S],
+    arg: StridedArg,
+    n_out: usize,
+    n_red: usize,
+) -> Vec<f64> {
     let mut y = vec![S::default(); n_out];
     if n_out > 0 {
         let (xp, yp) = (CPtr::of(x), Ptr::of(&mut y));
@@ -164,8 +171,10 @@ fn run_arg<S: Copy>(dt: &Dt<S>, max: bool, x: &[S], arg: StridedArg, n_out: usiz
     let (xp, yp) = (CPtr::of(x), Ptr::of(&mut y));
     let k = if max { dt.argmax } else { dt.argmin };
     // SAFETY: x covers the strided argument, y holds n_out elements.
-    emu::launch(cuda::launch_dims(n_out, n_red), || unsafe { k(xp.get(), arg, yp.get(), n_out as i64, n_red as i64) })
-        .unwrap();
+    emu::launch(cuda::launch_dims(n_out, n_red), || unsafe {
+        k(xp.get(), arg, yp.get(), n_out as i64, n_red as i64)
+    })
+    .unwrap();
     y
 }
 
@@ -265,7 +274,9 @@ fn sixteen_bit_reductions_round_once_from_f64() {
 #[test]
 fn arg_reductions_take_the_first_extreme_and_the_first_nan() {
     let mut rng = TestRng::new(305);
-    for &(shape, axis) in &[(&[6usize, 40][..], 1usize), (&[33, 5], 0), (&[3, 7, 32], 1), (&[4, 1], 1), (&[2, 0], 1)] {
+    for &(shape, axis) in
+        &[(&[6usize, 40][..], 1usize), (&[33, 5], 0), (&[3, 7, 32], 1), (&[4, 1], 1), (&[2, 0], 1)]
+    {
         let l = random_view(&mut rng, shape);
         // Few distinct values: many ties.
         let mut src: Vec<f64> = (0..l.required_len()).map(|_| (rng.uniform() * 3.0).round()).collect();
@@ -318,7 +329,10 @@ fn the_kernels_do_not_depend_on_the_grid() {
         let mut y = vec![0f64; n_out];
         let (xp, yp) = (CPtr::of(&src), Ptr::of(&mut y));
         // SAFETY: as in run_value.
-        emu::launch(dims, || unsafe { reduce_var_f64(xp.get(), arg, yp.get(), n_out as i64, n_red as i64, 1) }).unwrap();
+        emu::launch(dims, || unsafe {
+            reduce_var_f64(xp.get(), arg, yp.get(), n_out as i64, n_red as i64, 1)
+        })
+        .unwrap();
         assert_eq!(y, full, "{dims:?}");
     }
 }
@@ -345,12 +359,15 @@ fn block_path_passes_the_shared_memory_race_check() {
     let (xp, yp, ip) = (CPtr::of(&src), Ptr::of(&mut y), Ptr::of(&mut idx));
     let (no, nr) = (n_out as i64, n_red as i64);
     // SAFETY: x covers the strided argument, y and idx hold n_out elements.
-    let races = emu::launch_checked(dims, || unsafe { reduce_var_f32(xp.get(), arg, yp.get(), no, nr, 1) }).unwrap();
+    let races =
+        emu::launch_checked(dims, || unsafe { reduce_var_f32(xp.get(), arg, yp.get(), no, nr, 1) }).unwrap();
     assert!(races.is_empty(), "{races:?}");
     // SAFETY: as above.
-    let races = emu::launch_checked(dims, || unsafe { reduce_argmax_f32(xp.get(), arg, ip.get(), no, nr) }).unwrap();
+    let races =
+        emu::launch_checked(dims, || unsafe { reduce_argmax_f32(xp.get(), arg, ip.get(), no, nr) }).unwrap();
     assert!(races.is_empty(), "{races:?}");
     // SAFETY: as above.
-    let races = emu::launch_checked(dims, || unsafe { reduce_max_f32(xp.get(), arg, yp.get(), no, nr) }).unwrap();
+    let races =
+        emu::launch_checked(dims, || unsafe { reduce_max_f32(xp.get(), arg, yp.get(), no, nr) }).unwrap();
     assert!(races.is_empty(), "{races:?}");
 }

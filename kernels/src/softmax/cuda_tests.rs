@@ -42,7 +42,8 @@ fn fwd<S: Copy + Default>(k: FwdFn<S>, x: &[S], l: &StridedLayout, rows: usize, 
     let mut y = vec![S::default(); rows * n];
     let (xp, yp) = (CPtr::of(x), Ptr::of(&mut y));
     // SAFETY: x covers the layout; y holds rows·n elements.
-    emu::launch(cuda::launch_dims(rows, n), || unsafe { k(xp.get(), arg, yp.get(), rows as i64, n as i64) }).unwrap();
+    emu::launch(cuda::launch_dims(rows, n), || unsafe { k(xp.get(), arg, yp.get(), rows as i64, n as i64) })
+        .unwrap();
     y
 }
 
@@ -50,8 +51,10 @@ fn bwd<S: Copy + Default>(k: BwdFn<S>, y: &[S], dy: &[S], rows: usize, n: usize)
     let mut dx = vec![S::default(); rows * n];
     let (yp, gp, dp) = (CPtr::of(y), CPtr::of(dy), Ptr::of(&mut dx));
     // SAFETY: y, dy, dx hold rows·n elements.
-    emu::launch(cuda::launch_dims(rows, n), || unsafe { k(yp.get(), gp.get(), dp.get(), rows as i64, n as i64) })
-        .unwrap();
+    emu::launch(cuda::launch_dims(rows, n), || unsafe {
+        k(yp.get(), gp.get(), dp.get(), rows as i64, n as i64)
+    })
+    .unwrap();
     dx
 }
 
@@ -64,13 +67,21 @@ fn gather<T: Copy>(src: &[T], l: &StridedLayout) -> Vec<T> {
 
 fn cpu_fwd<T: Float>(log: bool, x: &[T], rows: usize, n: usize) -> Vec<T> {
     let mut y = vec![T::from_f64(0.0); rows * n];
-    if log { log_softmax_forward(rows, n, 1, x, &mut y) } else { softmax_forward(rows, n, 1, x, &mut y) }
+    if log {
+        log_softmax_forward(rows, n, 1, x, &mut y)
+    } else {
+        softmax_forward(rows, n, 1, x, &mut y)
+    }
     y
 }
 
 fn cpu_bwd<T: Float>(log: bool, y: &[T], dy: &[T], rows: usize, n: usize) -> Vec<T> {
     let mut dx = vec![T::from_f64(0.0); rows * n];
-    if log { log_softmax_backward(rows, n, 1, y, dy, &mut dx) } else { softmax_backward(rows, n, 1, y, dy, &mut dx) }
+    if log {
+        log_softmax_backward(rows, n, 1, y, dy, &mut dx)
+    } else {
+        softmax_backward(rows, n, 1, y, dy, &mut dx)
+    }
     dx
 }
 
@@ -92,15 +103,28 @@ fn inputs(rng: &mut TestRng, len: usize, scale: f64) -> Vec<f64> {
 #[test]
 fn forward_and_backward_match_the_cpu_on_strided_rows() {
     let mut rng = TestRng::new(401);
-    for &(rows, n, tr) in &[(3usize, 1usize, false), (5, 33, true), (9, 32, false), (2, 1000, true), (2, 4097, false), (1, 1025, true)] {
+    for &(rows, n, tr) in &[
+        (3usize, 1usize, false),
+        (5, 33, true),
+        (9, 32, false),
+        (2, 1000, true),
+        (2, 4097, false),
+        (1, 1025, true),
+    ] {
         let l = view(&mut rng, rows, n, tr);
         let src = inputs(&mut rng, l.required_len(), 4.0);
         let dy64 = inputs(&mut rng, rows * n, 3.0);
         for log in [false, true] {
-            let (kf32, kf64): (FwdFn<f32>, FwdFn<f64>) =
-                if log { (log_softmax_fwd_f32, log_softmax_fwd_f64) } else { (softmax_fwd_f32, softmax_fwd_f64) };
-            let (kb32, kb64): (BwdFn<f32>, BwdFn<f64>) =
-                if log { (log_softmax_bwd_f32, log_softmax_bwd_f64) } else { (softmax_bwd_f32, softmax_bwd_f64) };
+            let (kf32, kf64): (FwdFn<f32>, FwdFn<f64>) = if log {
+                (log_softmax_fwd_f32, log_softmax_fwd_f64)
+            } else {
+                (softmax_fwd_f32, softmax_fwd_f64)
+            };
+            let (kb32, kb64): (BwdFn<f32>, BwdFn<f64>) = if log {
+                (log_softmax_bwd_f32, log_softmax_bwd_f64)
+            } else {
+                (softmax_bwd_f32, softmax_bwd_f64)
+            };
             let what = format!("{} rows {rows} n {n}", if log { "log_softmax" } else { "softmax" });
 
             let x64 = src.clone();
@@ -108,7 +132,12 @@ fn forward_and_backward_match_the_cpu_on_strided_rows() {
             let want64 = cpu_fwd(log, &gather(&x64, &l), rows, n);
             assert_close(&format!("{what} f64 fwd"), &y64, &want64, Tolerance::new(1e-12, 1e-14));
             let dx64 = bwd(kb64, &want64, &dy64, rows, n);
-            assert_close(&format!("{what} f64 bwd"), &dx64, &cpu_bwd(log, &want64, &dy64, rows, n), Tolerance::new(1e-12, 1e-13));
+            assert_close(
+                &format!("{what} f64 bwd"),
+                &dx64,
+                &cpu_bwd(log, &want64, &dy64, rows, n),
+                Tolerance::new(1e-12, 1e-13),
+            );
 
             let x32: Vec<f32> = src.iter().map(|&v| v as f32).collect();
             let y32 = fwd(kf32, &x32, &l, rows, n);
@@ -117,7 +146,12 @@ fn forward_and_backward_match_the_cpu_on_strided_rows() {
             assert_close(&format!("{what} f32 fwd"), &y32, &want32, tol);
             let dy32: Vec<f32> = dy64.iter().map(|&v| v as f32).collect();
             let dx32 = bwd(kb32, &want32, &dy32, rows, n);
-            assert_close(&format!("{what} f32 bwd"), &dx32, &cpu_bwd(log, &want32, &dy32, rows, n), Tolerance::new(1e-5, 2e-6));
+            assert_close(
+                &format!("{what} f32 bwd"),
+                &dx32,
+                &cpu_bwd(log, &want32, &dy32, rows, n),
+                Tolerance::new(1e-5, 2e-6),
+            );
         }
     }
 }
@@ -139,11 +173,21 @@ fn special_values_follow_the_cpu() {
     for log in [false, true] {
         let k: FwdFn<f64> = if log { log_softmax_fwd_f64 } else { softmax_fwd_f64 };
         let got = fwd(k, &x, &l, rows, n);
-        assert_close(&format!("special log={log}"), &got, &cpu_fwd(log, &x, rows, n), Tolerance::new(1e-12, 1e-14));
+        assert_close(
+            &format!("special log={log}"),
+            &got,
+            &cpu_fwd(log, &x, rows, n),
+            Tolerance::new(1e-12, 1e-14),
+        );
         let k: FwdFn<f32> = if log { log_softmax_fwd_f32 } else { softmax_fwd_f32 };
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let got = fwd(k, &x32, &l, rows, n);
-        assert_close(&format!("special f32 log={log}"), &got, &cpu_fwd(log, &x32, rows, n), Tolerance::new(2e-6, 1e-6));
+        assert_close(
+            &format!("special f32 log={log}"),
+            &got,
+            &cpu_fwd(log, &x32, rows, n),
+            Tolerance::new(2e-6, 1e-6),
+        );
     }
     // The CPU semantics this relies on.
     let y = cpu_fwd(false, &x, rows, n);
@@ -185,7 +229,8 @@ fn sixteen_bit_softmax_computes_in_f32_and_rounds_once() {
                 let got: Vec<f32> = bwd(kb, &yb, &gb, rows, n).iter().map(|&b| dec(b)).collect();
                 let yw: Vec<f32> = yb.iter().map(|&b| dec(b)).collect();
                 let gw: Vec<f32> = gb.iter().map(|&b| dec(b)).collect();
-                let want: Vec<f32> = cpu_bwd(log, &yw, &gw, rows, n).iter().map(|&v| dec(enc(v as f64))).collect();
+                let want: Vec<f32> =
+                    cpu_bwd(log, &yw, &gw, rows, n).iter().map(|&v| dec(enc(v as f64))).collect();
                 // One unit of the dtype plus the f32 dot product's error relative to |dy| ~ 2.
                 assert_close(&format!("{what} bwd"), &got, &want, Tolerance::new(tol.rel, 1e-5));
             }
@@ -205,13 +250,16 @@ fn block_path_passes_the_shared_memory_race_check() {
     let (xp, yp) = (CPtr::of(&x), Ptr::of(&mut y));
     let dims = cuda::launch_dims(rows, n);
     // SAFETY: x, y hold rows·n elements.
-    let races = emu::launch_checked(dims, || unsafe { softmax_fwd_f32(xp.get(), arg, yp.get(), rows as i64, n as i64) })
-        .unwrap();
+    let races = emu::launch_checked(dims, || unsafe {
+        softmax_fwd_f32(xp.get(), arg, yp.get(), rows as i64, n as i64)
+    })
+    .unwrap();
     assert!(races.is_empty(), "{races:?}");
     let (yp, dp) = (CPtr::of(&y), Ptr::of(&mut dx));
     // SAFETY: y, dy (= x), dx hold rows·n elements.
-    let races =
-        emu::launch_checked(dims, || unsafe { softmax_bwd_f32(yp.get(), xp.get(), dp.get(), rows as i64, n as i64) })
-            .unwrap();
+    let races = emu::launch_checked(dims, || unsafe {
+        softmax_bwd_f32(yp.get(), xp.get(), dp.get(), rows as i64, n as i64)
+    })
+    .unwrap();
     assert!(races.is_empty(), "{races:?}");
 }
