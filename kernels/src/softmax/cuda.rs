@@ -38,3 +38,9 @@ use crate::cuda_abi::LaunchDims;
 pub fn launch_dims(rows: usize, n: usize) -> LaunchDims {
     crate::reduce::cuda::launch_dims(rows, n)
 }
+
+/// The kernel name: `softmax_fwd_<dtype>`, `log_softmax_fwd_<dtype>`, `softmax_bwd_<dtype>` or
+/// `log_softmax_bwd_<dtype>` (`dtype` one of `"f32"`, `"f64"`, `"f16"`, `"bf16"`).
+pub fn kernel_name(log: bool, backward: bool, dtype: &str) -> String {
+    format!("{}softmax_{}_{dtype}", if log { "log_" } else { "" }, if backward { "bwd" } else { "fwd" })
+}

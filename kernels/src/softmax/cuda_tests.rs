@@ -263,3 +263,15 @@ fn block_path_passes_the_shared_memory_race_check() {
     .unwrap();
     assert!(races.is_empty(), "{races:?}");
 }
+
+#[test]
+fn kernel_names_follow_the_convention() {
+    assert_eq!(cuda::kernel_name(false, false, "f32"), "softmax_fwd_f32");
+    assert_eq!(cuda::kernel_name(true, true, "bf16"), "log_softmax_bwd_bf16");
+    assert_eq!(
+        crate::reduce::cuda::kernel_name(crate::reduce::ReduceOp::Max, true, "f16"),
+        "reduce_argmax_f16"
+    );
+    let var = crate::reduce::ReduceOp::Var { correction: 1 };
+    assert_eq!(crate::reduce::cuda::kernel_name(var, false, "f64"), "reduce_var_f64");
+}
