@@ -37,8 +37,22 @@
 //! [`launch_dims`]: `THREADS` (256) threads per block; for `n_red ≤ WARP_ROW_MAX` (1024) one warp
 //! per row (8 rows per block), otherwise one block per row; the grid is capped at `MAX_BLOCKS` and
 //! the kernels walk the remaining rows with a grid stride. The kernels are correct for any grid and
-//! any block of a multiple of 32 threads ≤ 1024 (no dynamic shared memory). Missing: a split of very
-//! long rows over several blocks (n_out = 1, n_red = 1e8 runs on one block).
+//! any block of a multiple of 32 threads ≤ 1024 (no dynamic shared memory).
+//!
+//! # Split rows (few long rows)
+//! One block per row leaves the GPU idle when there are few rows (`x.sum()` of a whole tensor is one
+//! row). When [`SplitPlan::new`] returns a plan, use two stages instead (deterministic, no atomics):
+//! | kernel | arguments (in order) |
+//! |---|---|
+//! | `reduce_split_partial_<dtype>` | `x: *const T, xl: StridedArg, n_out: i64, n_red: i64, chunk: i64, chunks: i64, op: i32, partial: *mut f64` |
+//! | `reduce_split_finish_<dtype>` | `partial: *const f64, n_out: i64, chunks: i64, op: i32, correction: i64, y: *mut T, yi: *mut i64` |
+//!
+//! `op` is [`split_op_code`] (0 sum, 1 mean, 2 max, 3 min, 4 var, 5 argmax, 6 argmin); `partial` is a
+//! workspace of [`SplitPlan::workspace_len`] f64 (3 per (row, chunk): count and two statistics;
+//! var chunks are merged with Chan's formula). Stage 2 writes `y` (value ops; `yi` may be null) or
+//! `yi` (arg ops; `y` may be null). `correction` is used by var only. Launch stage 1 with
+//! [`SplitPlan::stage1`], stage 2 with [`SplitPlan::stage2`]. Results agree with the one-block path
+//! to f64 rounding (sums in a different order), max/min/arg exactly.
 
 use super::ReduceOp;
 use crate::cuda_abi::{LaunchDims, StridedArg};
@@ -89,4 +103,62 @@ pub fn permuted_arg(
     let n_out = kept.iter().map(|&d| layout.shape[d]).product();
     let n_red = axes.iter().map(|&d| layout.shape[d]).product();
     Ok((StridedArg::from_layout(&p)?, n_out, n_red))
+}
+
+/// The `op` code of the split kernels for a value reduction (`arg = false`) or an arg reduction
+/// (`arg = true`, `op` Max or Min).
+pub fn split_op_code(op: ReduceOp, arg: bool) -> i32 {
+    match (op, arg) {
+        (ReduceOp::Sum, false) => 0,
+        (ReduceOp::Mean, false) => 1,
+        (ReduceOp::Max, false) => 2,
+        (ReduceOp::Min, false) => 3,
+        (ReduceOp::Var { .. }, false) => 4,
+        (ReduceOp::Max, true) => 5,
+        (ReduceOp::Min, true) => 6,
+        (_, true) => panic!("arg reduction of {op:?}"),
+    }
+}
+
+/// Two-stage plan for few long rows: `chunks` blocks per row, each over `chunk` elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitPlan {
+    pub n_out: usize,
+    pub chunk: usize,
+    pub chunks: usize,
+}
+
+/// Blocks the split path aims for (an H100 has 132 SMs; ~4 blocks of 256 threads each).
+pub const SPLIT_TARGET_BLOCKS: usize = 132 * 4;
+/// Rows shorter than this are never split.
+pub const SPLIT_MIN_ROW: usize = 16 * 1024;
+
+impl SplitPlan {
+    /// `Some` when the one-block-per-row launch would use fewer than [`SPLIT_TARGET_BLOCKS`] blocks
+    /// and rows are at least [`SPLIT_MIN_ROW`] long; chunks of ≥ 4096 elements.
+    pub fn new(n_out: usize, n_red: usize) -> Option<Self> {
+        if n_out == 0 || n_out >= SPLIT_TARGET_BLOCKS || n_red < SPLIT_MIN_ROW {
+            return None;
+        }
+        let per_row = SPLIT_TARGET_BLOCKS.div_ceil(n_out);
+        Some(Self::with_chunk(n_out, n_red, n_red.div_ceil(per_row).max(4096)))
+    }
+    /// A plan with a given chunk length (tests use short chunks).
+    pub fn with_chunk(n_out: usize, n_red: usize, chunk: usize) -> Self {
+        assert!(chunk > 0 && n_red > 0, "split reduction needs non-empty rows and chunks");
+        SplitPlan { n_out, chunk, chunks: n_red.div_ceil(chunk) }
+    }
+    /// Workspace (`partial`) length in f64 elements.
+    pub fn workspace_len(&self) -> usize {
+        3 * self.n_out * self.chunks
+    }
+    /// Grid (chunks × rows, rows beyond 65535 by grid stride) of `reduce_split_partial_*`.
+    pub fn stage1(&self) -> LaunchDims {
+        let gy = self.n_out.clamp(1, 65535) as u32;
+        LaunchDims { grid: (self.chunks.max(1) as u32, gy, 1), block: (THREADS, 1, 1), shared_mem_bytes: 0 }
+    }
+    /// Launch of `reduce_split_finish_*` (one thread per row).
+    pub fn stage2(&self) -> LaunchDims {
+        LaunchDims::linear(self.n_out, THREADS, MAX_BLOCKS)
+    }
 }

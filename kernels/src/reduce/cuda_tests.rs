@@ -50,6 +50,63 @@ unsafe extern "C" {
     fn reduce_var_bf16(x: *const u16, xl: StridedArg, y: *mut u16, n_out: i64, n_red: i64, corr: i64);
     fn reduce_argmax_bf16(x: *const u16, xl: StridedArg, y: *mut i64, n_out: i64, n_red: i64);
     fn reduce_argmin_bf16(x: *const u16, xl: StridedArg, y: *mut i64, n_out: i64, n_red: i64);
+    fn reduce_split_partial_f32(
+        x: *const f32,
+        xl: StridedArg,
+        n_out: i64,
+        n_red: i64,
+        chunk: i64,
+        chunks: i64,
+        op: i32,
+        partial: *mut f64,
+    );
+    fn reduce_split_finish_f32(
+        p: *const f64,
+        n_out: i64,
+        chunks: i64,
+        op: i32,
+        corr: i64,
+        y: *mut f32,
+        yi: *mut i64,
+    );
+    fn reduce_split_partial_f64(
+        x: *const f64,
+        xl: StridedArg,
+        n_out: i64,
+        n_red: i64,
+        chunk: i64,
+        chunks: i64,
+        op: i32,
+        partial: *mut f64,
+    );
+    fn reduce_split_finish_f64(
+        p: *const f64,
+        n_out: i64,
+        chunks: i64,
+        op: i32,
+        corr: i64,
+        y: *mut f64,
+        yi: *mut i64,
+    );
+    fn reduce_split_partial_bf16(
+        x: *const u16,
+        xl: StridedArg,
+        n_out: i64,
+        n_red: i64,
+        chunk: i64,
+        chunks: i64,
+        op: i32,
+        partial: *mut f64,
+    );
+    fn reduce_split_finish_bf16(
+        p: *const f64,
+        n_out: i64,
+        chunks: i64,
+        op: i32,
+        corr: i64,
+        y: *mut u16,
+        yi: *mut i64,
+    );
 }
 
 /// One dtype's kernels plus its storage conversions and tolerance.
@@ -370,4 +427,171 @@ fn block_path_passes_the_shared_memory_race_check() {
     let races =
         emu::launch_checked(dims, || unsafe { reduce_max_f32(xp.get(), arg, yp.get(), no, nr) }).unwrap();
     assert!(races.is_empty(), "{races:?}");
+}
+
+type SplitPartial<S> = unsafe extern "C" fn(*const S, StridedArg, i64, i64, i64, i64, i32, *mut f64);
+type SplitFinish<S> = unsafe extern "C" fn(*const f64, i64, i64, i32, i64, *mut S, *mut i64);
+
+/// Runs the two split stages; returns (values widened, indices).
+#[allow(clippy::too_many_arguments)]
+fn run_split<S: Copy + Default>(
+    k: (SplitPartial<S>, SplitFinish<S>),
+    dec: fn(S) -> f64,
+    plan: cuda::SplitPlan,
+    op: ReduceOp,
+    arg_op: bool,
+    x: &[S],
+    arg: StridedArg,
+    n_red: usize,
+) -> (Vec<f64>, Vec<i64>) {
+    let mut partial = vec![f64::NAN; plan.workspace_len()];
+    let (xp, pp) = (CPtr::of(x), Ptr::of(&mut partial));
+    let code = cuda::split_op_code(op, arg_op);
+    let (no, nr, ch, nch) = (plan.n_out as i64, n_red as i64, plan.chunk as i64, plan.chunks as i64);
+    // SAFETY: x covers the strided argument; partial holds workspace_len f64.
+    emu::launch(plan.stage1(), || unsafe { (k.0)(xp.get(), arg, no, nr, ch, nch, code, pp.get()) }).unwrap();
+    let (mut y, mut yi) = (vec![S::default(); plan.n_out], vec![-7i64; plan.n_out]);
+    let (pc, yp, ip) = (CPtr::of(&partial), Ptr::of(&mut y), Ptr::of(&mut yi));
+    let corr = if let ReduceOp::Var { correction } = op { correction as i64 } else { 0 };
+    // SAFETY: partial as above; y and yi hold n_out elements.
+    emu::launch(plan.stage2(), || unsafe { (k.1)(pc.get(), no, nch, code, corr, yp.get(), ip.get()) })
+        .unwrap();
+    (y.iter().map(|&v| dec(v)).collect(), yi)
+}
+
+#[test]
+fn split_rows_match_the_cpu() {
+    let mut rng = TestRng::new(310);
+    // (shape, reduced axis, chunk): one long row in 3 chunks (last partial), three strided rows.
+    for &(shape, axis, chunk) in
+        &[(&[5000usize][..], 0usize, 1700usize), (&[3, 2100], 1, 1000), (&[40, 3], 0, 16)]
+    {
+        let l = random_view(&mut rng, shape);
+        let mut src = values(&mut rng, l.required_len());
+        for round in 0..2 {
+            if round == 1 {
+                // ties and NaNs for the arg/max paths
+                for v in src.iter_mut() {
+                    *v = (*v * 2.0).round();
+                }
+                for i in (0..src.len()).step_by(611) {
+                    src[i] = f64::NAN;
+                }
+            }
+            let (arg, n_out, n_red) = permuted_arg(&l, &[axis]).unwrap();
+            let plan = cuda::SplitPlan::with_chunk(n_out, n_red, chunk);
+            assert!(plan.chunks > 1);
+            let x32: Vec<f32> = src.iter().map(|&v| v as f32).collect();
+            let w32: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+            // Round 1 (ties, NaN) only matters for max/min/arg.
+            let ops: &[ReduceOp] = if round == 0 { &OPS } else { &[ReduceOp::Max, ReduceOp::Min] };
+            for &op in ops {
+                let mut want = vec![0f64; n_out];
+                reduce(op, &src, &l, &[axis], &mut want);
+                let (got, _) = run_split(
+                    (reduce_split_partial_f64, reduce_split_finish_f64),
+                    |v| v,
+                    plan,
+                    op,
+                    false,
+                    &src,
+                    arg,
+                    n_red,
+                );
+                assert_close(
+                    &format!("split f64 {op:?} {shape:?}"),
+                    &got,
+                    &want,
+                    Tolerance::new(1e-12, 1e-12),
+                );
+                let mut want = vec![0f64; n_out];
+                reduce(op, &w32, &l, &[axis], &mut want);
+                let want: Vec<f64> = want.iter().map(|&v| v as f32 as f64).collect();
+                let (got, _) = run_split(
+                    (reduce_split_partial_f32, reduce_split_finish_f32),
+                    |v| v as f64,
+                    plan,
+                    op,
+                    false,
+                    &x32,
+                    arg,
+                    n_red,
+                );
+                assert_close(
+                    &format!("split f32 {op:?} {shape:?}"),
+                    &got,
+                    &want,
+                    Tolerance::new(1.2e-7, 1e-12),
+                );
+            }
+            for max in [true, false] {
+                let op = if max { ReduceOp::Max } else { ReduceOp::Min };
+                let mut want = vec![0i64; n_out];
+                arg_reduce(op, &src, &l, axis, &mut want);
+                let (_, got) = run_split(
+                    (reduce_split_partial_f64, reduce_split_finish_f64),
+                    |v| v,
+                    plan,
+                    op,
+                    true,
+                    &src,
+                    arg,
+                    n_red,
+                );
+                assert_eq!(got, want, "split arg{op:?} {shape:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn split_rows_bf16_storage() {
+    let mut rng = TestRng::new(311);
+    let l = random_view(&mut rng, &[2, 3000]);
+    let src = values(&mut rng, l.required_len());
+    let dt = bf16_dt();
+    let x: Vec<u16> = src.iter().map(|&v| (dt.enc)(v)).collect();
+    let wide: Vec<f64> = x.iter().map(|&v| (dt.dec)(v)).collect();
+    let (arg, n_out, n_red) = permuted_arg(&l, &[1]).unwrap();
+    let plan = cuda::SplitPlan::with_chunk(n_out, n_red, 1000);
+    let k = (reduce_split_partial_bf16 as SplitPartial<u16>, reduce_split_finish_bf16 as SplitFinish<u16>);
+    let mut want = vec![0f64; n_out];
+    reduce(ReduceOp::Sum, &wide, &l, &[1], &mut want);
+    let want: Vec<f64> = want.iter().map(|&v| (dt.dec)((dt.enc)(v))).collect();
+    let (got, _) = run_split(k, dt.dec, plan, ReduceOp::Sum, false, &x, arg, n_red);
+    assert_close("split bf16 sum", &got, &want, dt.tol);
+    let mut want = vec![0i64; n_out];
+    arg_reduce(ReduceOp::Max, &wide, &l, 1, &mut want);
+    let (_, got) = run_split(k, dt.dec, plan, ReduceOp::Max, true, &x, arg, n_red);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn split_plans_only_for_few_long_rows() {
+    assert_eq!(cuda::SplitPlan::new(1, 1000), None);
+    assert_eq!(cuda::SplitPlan::new(1000, 1 << 20), None);
+    let p = cuda::SplitPlan::new(1, 1 << 24).unwrap();
+    assert!(p.chunks >= 500 && p.chunk >= 4096 && p.chunk * p.chunks >= 1 << 24, "{p:?}");
+    let p = cuda::SplitPlan::new(4, 20_000).unwrap();
+    assert_eq!((p.chunk, p.chunks), (4096, 5));
+}
+
+#[test]
+fn split_stage1_passes_the_shared_memory_race_check() {
+    let mut rng = TestRng::new(312);
+    let l = random_view(&mut rng, &[2, 1500]);
+    let src = values(&mut rng, l.required_len());
+    let (arg, n_out, n_red) = permuted_arg(&l, &[1]).unwrap();
+    let plan = cuda::SplitPlan::with_chunk(n_out, n_red, 800);
+    let mut partial = vec![0f64; plan.workspace_len()];
+    let (xp, pp) = (CPtr::of(&src), Ptr::of(&mut partial));
+    let (no, nr, ch, nch) = (n_out as i64, n_red as i64, plan.chunk as i64, plan.chunks as i64);
+    for op in [4, 5] {
+        // SAFETY: x covers the strided argument; partial holds workspace_len f64.
+        let races = emu::launch_checked(plan.stage1(), || unsafe {
+            reduce_split_partial_f64(xp.get(), arg, no, nr, ch, nch, op, pp.get())
+        })
+        .unwrap();
+        assert!(races.is_empty(), "op {op}: {races:?}");
+    }
 }
