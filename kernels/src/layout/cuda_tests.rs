@@ -502,9 +502,10 @@ fn samples(dt: &str, rng: &mut TestRng) -> Vec<u64> {
                 256.0,
                 -0.999,
                 -1.0,
-                9.223372036854775807e18,
+                9.223_372_036_854_776e18, // 2^63
+                9.223_372_036_854_775e18, // just below 2^63
                 9.3e18,
-                -9.223372036854775808e18,
+                -9.223_372_036_854_776e18,
                 -9.3e18,
                 1e300,
                 f64::MAX,
@@ -515,6 +516,17 @@ fn samples(dt: &str, rng: &mut TestRng) -> Vec<u64> {
             ];
             v.extend(specials.iter().map(|x| x.to_bits()));
             v.extend([0x7ff8_0000_0000_0001u64, 0xfff4_0000_0000_0000, 0x7ff0_0000_0000_0001]); // NaNs
+            // Ties that tell the rounding routes apart: bf16 ties whose sticky bit lies in the f64's
+            // low 32 bits (half truncates them; rounding to f32 first would keep 2^-21..2^-23), and
+            // an f16 tie broken only below f32 precision (two roundings, as the CPU with F16C).
+            let ties = [
+                1.0 + 2f64.powi(-8) + 2f64.powi(-22),
+                -(1.0 + 2f64.powi(-8) + 2f64.powi(-21)),
+                3.0 * (1.0 + 2f64.powi(-8) + 2f64.powi(-23)),
+                1.0 + 2f64.powi(-11) + 2f64.powi(-40),
+                -(1.0 + 2f64.powi(-11) + 2f64.powi(-30)),
+            ];
+            v.extend(ties.iter().map(|x| x.to_bits()));
             v.extend((0..3000).map(|_| rng.next_u64()));
             v.extend(
                 (0..2000)

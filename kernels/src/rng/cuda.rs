@@ -36,7 +36,7 @@ pub const MAX_BLOCKS: u32 = 132 * 8;
 /// The number of Philox blocks (one thread each) a fill of `n` elements at `offset` touches, with
 /// `per` = 4 for f32 and 2 for f64 (the same count the kernels compute).
 pub fn blocks(n: usize, offset: u64, per: u64) -> usize {
-    if n == 0 { 0 } else { ((offset % per + n as u64 + per - 1) / per) as usize }
+    if n == 0 { 0 } else { (offset % per + n as u64).div_ceil(per) as usize }
 }
 
 /// The launch of a fill of `n` elements of `elem_bytes` (4 or 8) bytes at `offset`.
