@@ -22,6 +22,10 @@
 //! | `avg_pool2d_bwd_<fdt>` | `dy: *const T, dx: *mut T,` then [`pool2d_args`] | `nc·h·w` | [`super::avg_pool2d_backward`] |
 //! | `index_select_fwd_<dt>` (all 6) | `src: *const T, idx: *const i64, dst: *mut T, outer, n, inner, m: i64, err: *mut u64` | [`index_select_count`] | [`super::index_select`] |
 //! | `index_select_bwd_{f32,f64}` | `dy: *const T, idx: *const i64, dsrc: *mut T, outer, n, inner, m: i64, err: *mut u64` | [`index_select_count`] | [`super::index_select_backward`] |
+//! | `index_select_bwd_count` | `idx: *const i64, n: i64, m: i64, starts: *mut i32 (n + 1), err: *mut u64` | `max(n, m)` | deterministic backward, step 1 |
+//! | `index_select_bwd_scan` | `starts: *mut i32 (n + 1), n: i64` | [`scan_dims`] (exactly one block) | step 2 |
+//! | `index_select_bwd_fill` | `idx: *const i64, n: i64, m: i64, starts: *const i32, rows: *mut i32 (m)` | `n` | step 3 |
+//! | `index_select_bwd_gather_<fdt>` (f32 f64 f16 bf16) | `dy: *const T, starts: *const i32, rows: *const i32, dsrc: *mut T, outer, n, inner, m: i64` | `outer·n·inner` | step 4, [`super::index_select_backward`] bit for bit |
 //! | `where_<dt>` (all 6) | `cond: *const u8, cl: StridedArg, a: *const T, al: StridedArg, b: *const T, bl: StridedArg, dst: *mut T, n: i64` | `n` | [`super::where_select`] |
 //!
 //! Details and host contracts:
@@ -52,6 +56,17 @@
 //!   The backward accumulates with `atomicAdd`, so **the host zeroes `dsrc` first** (`fill_<dt>` with
 //!   0 or a memset); f32/f64 only (the tensor layer computes 16-bit gradients in f32 like the CPU);
 //!   duplicate indices are summed in an unspecified order (last-bit differences from the CPU).
+//! * **deterministic index_select backward** (`index_select_bwd_count/scan/fill/gather_*`, four
+//!   launches in this order on one stream): builds, in an i32 scratch of `n + 1` (`starts`) and `m`
+//!   (`rows`) elements, the list of positions `j` reading each source row, in increasing `j`, then
+//!   gathers: `dsrc[o, i, k] = Σ dy[o, j, k]` over that list, summed from 0 in the CPU's order in
+//!   the compute type (f32 for f16/bf16) and rounded once, so the result is **bit-identical** to the
+//!   CPU and reproducible, for all four float dtypes; `dsrc` is overwritten (no zeroing). Costs
+//!   `O(n·m)` index compares (steps 1 and 3: fine for embeddings and class labels, where `n·m` ≲
+//!   1e9) plus one read of `dy`; the atomic `index_select_bwd_{f32,f64}` is `O(m·inner·outer)` and
+//!   better when `n·m` is huge. `err` (set to [`INDEX_OK`] before step 1) is read after step 1 or
+//!   at the end (steps 2–4 on a bad index give garbage, not memory errors, as bad rows are never
+//!   listed). Requires `m < 2³¹`.
 //! * **where**: `cond`, `a`, `b` are views already broadcast to the output shape
 //!   ([`crate::elementwise::broadcast_layout`]); `dst` is contiguous with `n` elements.
 
@@ -131,6 +146,14 @@ pub const INDEX_OK: u64 = u64::MAX;
 /// The items an `index_select_*` launch loops over: every output element and every index.
 pub fn index_select_count(outer: usize, inner: usize, m: usize) -> usize {
     (outer * m * inner).max(m)
+}
+
+/// Threads of the single block of `index_select_bwd_scan` (`LAYOUT_SCAN_THREADS` in layout.cu).
+pub const SCAN_THREADS: u32 = 256;
+
+/// The launch of `index_select_bwd_scan`: exactly one block of [`SCAN_THREADS`] threads.
+pub fn scan_dims() -> LaunchDims {
+    LaunchDims { grid: (1, 1, 1), block: (SCAN_THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// The CPU's result from the `err` word read back after an `index_select_*` launch.

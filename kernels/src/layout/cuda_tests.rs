@@ -246,6 +246,39 @@ unsafe extern "C" {
         m: i64,
         err: *mut u64,
     );
+    fn index_select_bwd_count(idx: *const i64, n: i64, m: i64, starts: *mut i32, err: *mut u64);
+    fn index_select_bwd_scan(starts: *mut i32, n: i64);
+    fn index_select_bwd_fill(idx: *const i64, n: i64, m: i64, starts: *const i32, rows: *mut i32);
+    fn index_select_bwd_gather_f32(
+        dy: *const f32,
+        starts: *const i32,
+        rows: *const i32,
+        dsrc: *mut f32,
+        outer: i64,
+        n: i64,
+        inner: i64,
+        m: i64,
+    );
+    fn index_select_bwd_gather_f64(
+        dy: *const f64,
+        starts: *const i32,
+        rows: *const i32,
+        dsrc: *mut f64,
+        outer: i64,
+        n: i64,
+        inner: i64,
+        m: i64,
+    );
+    fn index_select_bwd_gather_bf16(
+        dy: *const u16,
+        starts: *const i32,
+        rows: *const i32,
+        dsrc: *mut u16,
+        outer: i64,
+        n: i64,
+        inner: i64,
+        m: i64,
+    );
     fn where_f32(
         c: *const u8,
         cl: StridedArg,
@@ -1152,6 +1185,109 @@ fn index_select_backward_scatter_adds_like_the_cpu() {
             assert_eq!(bits32(&got), bits32(&want), "bwd f32 {idx:?}");
         }
     }
+}
+
+/// The four launches of the deterministic backward; `gather` runs step 4 for the caller's dtype.
+/// Returns the CPU-style result read from the error word after step 1.
+fn det_backward(
+    outer: usize,
+    n: usize,
+    inner: usize,
+    idx: &[i64],
+    dims_of: fn(usize) -> LaunchDims,
+    gather: impl Fn(*const i32, *const i32, [i64; 4], LaunchDims),
+) -> Result<(), usize> {
+    let m = idx.len();
+    let mut starts = vec![-7i32; n + 1];
+    let mut rows = vec![-7i32; m.max(1)];
+    let mut err = [cuda::INDEX_OK];
+    let (pi, ps, pr, pe) = (CPtr::of(idx), Ptr::of(&mut starts), Ptr::of(&mut rows), Ptr::of(&mut err));
+    let (ni, mi) = (n as i64, m as i64);
+    // SAFETY: idx holds m, starts n + 1, rows max(m, 1) elements; err one word.
+    unsafe {
+        emu::launch(dims_of(n.max(m)), || index_select_bwd_count(pi.get(), ni, mi, ps.get(), pe.get()))
+            .unwrap();
+        let res = cuda::index_result(err[0]);
+        if res.is_err() {
+            return res;
+        }
+        emu::launch(cuda::scan_dims(), || index_select_bwd_scan(ps.get(), ni)).unwrap();
+        emu::launch(dims_of(n), || index_select_bwd_fill(pi.get(), ni, mi, ps.cst(), pr.get())).unwrap();
+    }
+    assert_eq!(starts[n] as usize, m, "every index listed once");
+    gather(ps.cst(), pr.cst(), [outer, n, inner, m].map(|v| v as i64), dims_of(outer * n * inner));
+    Ok(())
+}
+
+#[test]
+fn deterministic_index_select_backward_is_bit_identical_to_the_cpu() {
+    let mut rng = TestRng::new(82);
+    for (outer, n, inner, idx) in [
+        (3usize, 4usize, 5usize, vec![1i64, 1, -3, 0, 3, 1, 1, 1, 2, -1]),
+        (2, 3, 33, vec![2, 2, 2, 2, 2, 2, 2, 2, 0]),
+        (1, 700, 3, (0..300).map(|j| (j * 37 % 700) as i64 - 350).collect()), // more rows than the scan block
+        (2, 6, 3, vec![]),
+        (0, 4, 2, vec![1, 1]),
+        (1, 5, 1, vec![4]),
+    ] {
+        let m = idx.len();
+        let dy = rng.vec_f64(outer * m * inner);
+        let mut want = vec![0f64; outer * n * inner];
+        index_select_backward(outer, n, inner, &dy, &idx, &mut want).unwrap();
+        let mut got = vec![f64::NAN; want.len()];
+        let (pd, px) = (CPtr::of(&dy), Ptr::of(&mut got));
+        let res = det_backward(outer, n, inner, &idx, few, |s, r, a, d| {
+            let (s, r) = (CPtr(s), CPtr(r));
+            // SAFETY: dy holds outer·m·inner, dsrc outer·n·inner elements; s/r the scratch above.
+            emu::launch(d, || unsafe {
+                index_select_bwd_gather_f64(pd.get(), s.get(), r.get(), px.get(), a[0], a[1], a[2], a[3])
+            })
+            .unwrap();
+        });
+        assert_eq!(res, Ok(()));
+        assert_eq!(got, want, "f64 {outer} {n} {inner} {idx:?}");
+
+        let dy32: Vec<f32> = dy.iter().map(|&v| v as f32).collect();
+        let mut want = vec![0f32; outer * n * inner];
+        index_select_backward(outer, n, inner, &dy32, &idx, &mut want).unwrap();
+        let mut got = vec![f32::NAN; want.len()];
+        let (pd, px) = (CPtr::of(&dy32), Ptr::of(&mut got));
+        det_backward(outer, n, inner, &idx, cuda::launch_dims, |s, r, a, d| {
+            let (s, r) = (CPtr(s), CPtr(r));
+            // SAFETY: as above.
+            emu::launch(d, || unsafe {
+                index_select_bwd_gather_f32(pd.get(), s.get(), r.get(), px.get(), a[0], a[1], a[2], a[3])
+            })
+            .unwrap();
+        })
+        .unwrap();
+        assert_eq!(bits32(&got), bits32(&want), "f32 {outer} {n} {inner} {idx:?}");
+
+        // bf16: the CPU widens dy to f32, runs the f32 kernel, rounds once.
+        let dyb: Vec<u16> = dy32.iter().map(|&v| bf16::from_f32(v).to_bits()).collect();
+        let wide: Vec<f32> = dyb.iter().map(|&b| bf16::from_bits(b).to_f32()).collect();
+        let mut w32 = vec![0f32; outer * n * inner];
+        index_select_backward(outer, n, inner, &wide, &idx, &mut w32).unwrap();
+        let want: Vec<u16> = w32.iter().map(|&v| bf16::from_f32(v).to_bits()).collect();
+        let mut got = vec![0xFFFFu16; want.len()];
+        let (pd, px) = (CPtr::of(&dyb), Ptr::of(&mut got));
+        det_backward(outer, n, inner, &idx, few, |s, r, a, d| {
+            let (s, r) = (CPtr(s), CPtr(r));
+            // SAFETY: as above.
+            emu::launch(d, || unsafe {
+                index_select_bwd_gather_bf16(pd.get(), s.get(), r.get(), px.get(), a[0], a[1], a[2], a[3])
+            })
+            .unwrap();
+        })
+        .unwrap();
+        assert_eq!(got, want, "bf16 {outer} {n} {inner} {idx:?}");
+    }
+    // A bad index is reported by step 1 with the CPU's position.
+    let idx = [0i64, 3, -9, 9];
+    let mut cpu = vec![0f64; 2 * 4 * 2];
+    let want = index_select_backward(2, 4, 2, &[0.0; 2 * 4 * 2], &idx, &mut cpu);
+    let got = det_backward(2, 4, 2, &idx, few, |_, _, _, _| unreachable!("no gather after an error"));
+    assert_eq!((got, want), (Err(2), Err(2)));
 }
 
 // ---------------------------------------------------------------------------------------------

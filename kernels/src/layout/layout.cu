@@ -349,6 +349,80 @@ LAY_FOR_ALL(LAY_INDEX_FWD)
 LAY_INDEX_BWD(f32, float)
 LAY_INDEX_BWD(f64, double)
 
+// Deterministic backward, bit-identical to the CPU (no atomics on values, any float dtype), in four
+// launches over an int32 scratch `starts` (n + 1) and `rows` (m):
+//  1. index_select_bwd_count: starts[i] = #{j : idx[j] resolves to row i} for i < n (thread per
+//     row, scanning idx in order: O(n·m) compares), and the error word as in the forward;
+//  2. index_select_bwd_scan: in place exclusive prefix sum of starts[0..n], starts[n] = total
+//     (one block: launch exactly 1 block of LAYOUT_SCAN_THREADS threads);
+//  3. index_select_bwd_fill: rows[starts[i] ..] = the j with row i, in increasing j (thread per row);
+//  4. index_select_bwd_gather_<fdt>: dsrc[o, i, k] = Σ_{p in starts[i]..starts[i+1]} dy[o, rows[p], k],
+//     summed from 0 in increasing j like the CPU, in the compute type, rounded once (thread per
+//     dsrc element; dsrc is overwritten, no zeroing).
+// Steps 2-4 assume step 1 reported no error (the host checks `err` first or drops the result).
+extern "C" __global__ void index_select_bwd_count(const int64_t* __restrict__ idx, int64_t n, int64_t m,
+                                                  int32_t* __restrict__ starts, unsigned long long* err) {
+  MT_GRID_STRIDE(j, m) {
+    if (lay_resolve(idx[j], n) < 0) lay_atomic_min_u64(err, static_cast<unsigned long long>(j));
+  }
+  MT_GRID_STRIDE(i, n) {
+    int32_t c = 0;
+    for (int64_t j = 0; j < m; ++j) c += lay_resolve(idx[j], n) == i;
+    starts[i] = c;
+  }
+}
+
+#define LAYOUT_SCAN_THREADS 256
+extern "C" __global__ void index_select_bwd_scan(int32_t* __restrict__ starts, int64_t n) {
+  __shared__ int32_t part[LAYOUT_SCAN_THREADS];
+  const int64_t t = threadIdx.x, chunk = (n + LAYOUT_SCAN_THREADS - 1) / LAYOUT_SCAN_THREADS;
+  const int64_t lo = min(n, t * chunk), hi = min(n, lo + chunk);
+  int32_t s = 0;
+  for (int64_t i = lo; i < hi; ++i) s += starts[i];
+  part[t] = s;
+  __syncthreads();
+  if (t == 0) {
+    int32_t acc = 0;
+    for (int k = 0; k < LAYOUT_SCAN_THREADS; ++k) {
+      const int32_t v = part[k];
+      part[k] = acc;
+      acc += v;
+    }
+    starts[n] = acc;
+  }
+  __syncthreads();
+  int32_t acc = part[t];
+  for (int64_t i = lo; i < hi; ++i) {
+    const int32_t v = starts[i];
+    starts[i] = acc;
+    acc += v;
+  }
+}
+
+extern "C" __global__ void index_select_bwd_fill(const int64_t* __restrict__ idx, int64_t n, int64_t m,
+                                                 const int32_t* __restrict__ starts, int32_t* __restrict__ rows) {
+  MT_GRID_STRIDE(i, n) {
+    int32_t p = starts[i];
+    for (int64_t j = 0; j < m; ++j)
+      if (lay_resolve(idx[j], n) == i) rows[p++] = static_cast<int32_t>(j);
+  }
+}
+
+#define LAY_INDEX_GATHER(SUF, T)                                                                           \
+  extern "C" __global__ void index_select_bwd_gather_##SUF(const T* __restrict__ dy,                        \
+                                                           const int32_t* __restrict__ starts,              \
+                                                           const int32_t* __restrict__ rows, T* __restrict__ dsrc, \
+                                                           int64_t outer, int64_t n, int64_t inner, int64_t m) { \
+    typedef MtCompute<T>::type C;                                                                            \
+    MT_GRID_STRIDE(x, outer * n * inner) {                                                                   \
+      const int64_t k = x % inner, r = x / inner, i = r % n, o = r / n;                                      \
+      C s = C(0);                                                                                            \
+      for (int32_t p = starts[i]; p < starts[i + 1]; ++p) s += mt_load(dy, (o * m + rows[p]) * inner + k);   \
+      mt_store(dsrc, x, s);                                                                                  \
+    }                                                                                                        \
+  }
+MT_FOR_FLOATS(LAY_INDEX_GATHER)
+
 // ---------------------------------------------------------------------------------------------
 // where: dst[i] = cond[i] != 0 ? a[i] : b[i], all three read through broadcast strided views.
 #define LAY_WHERE(SUF, T)                                                                                  \
