@@ -1207,10 +1207,7 @@ fn det_backward(
     unsafe {
         emu::launch(dims_of(n.max(m)), || index_select_bwd_count(pi.get(), ni, mi, ps.get(), pe.get()))
             .unwrap();
-        let res = cuda::index_result(err[0]);
-        if res.is_err() {
-            return res;
-        }
+        cuda::index_result(err[0])?;
         emu::launch(cuda::scan_dims(), || index_select_bwd_scan(ps.get(), ni)).unwrap();
         emu::launch(dims_of(n), || index_select_bwd_fill(pi.get(), ni, mi, ps.cst(), pr.get())).unwrap();
     }
