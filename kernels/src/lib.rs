@@ -20,6 +20,7 @@
 //! | [`reduce`] | sum / mean / max / var over any set of axes |
 //! | [`layout`] | strided copy, concat, nearest upsample, average pool, index-select, where |
 //! | [`rng`] | counter-based Philox4x32-10 uniform and normal streams |
+//! | [`optim`] | the fused AdamW step (CPU reference of the CUDA kernel) |
 //! | [`pool`] | size-bucketed buffer pool (fresh pages fault in slowly on these machines) |
 //! | [`parallel`] | thread count and the parallel-for used by every kernel |
 //! | [`testing`] | the tolerance type and the one approx-equality assert used by all tests |
@@ -36,6 +37,7 @@ pub mod float;
 pub mod gemm;
 pub mod layout;
 pub mod norm;
+pub mod optim;
 pub mod parallel;
 pub mod pool;
 pub mod reduce;

@@ -7,6 +7,10 @@
 //! `T: Copy + Send + Sync`; those that add or scale are generic over [`crate::Float`].
 
 mod copy;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 mod index;
 mod pool2d;
 pub mod reference;

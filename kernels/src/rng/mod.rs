@@ -29,6 +29,10 @@
 //! Filling is parallel over chunks for large outputs; by construction the result does not depend on
 //! the thread count or the split.
 
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 mod philox;
 pub mod reference;
 #[cfg(test)]
