@@ -1,0 +1,173 @@
+//! The CUDA side of the GEMM family (`gemm.cu`): the argument struct and launch shapes shared by the
+//! GPU runtime and the emulator tests.
+//!
+//! # Kernels
+//!
+//! Every kernel computes, for `z in 0..batch`, `C_z = alpha · A_z·B_z + beta · C_z` where element
+//! `(i, j)` of matrix `z` of operand X is `X[x_off + z·x_bs + i·x_rs + j·x_cs]` (A is m×k, B is k×n,
+//! C is m×n) — the semantics of [`super::gemm_batched`] with [`super::MatRef`]/[`super::MatMut`]
+//! strides: transposed operands are just swapped strides, batch stride 0 broadcasts, C is written
+//! through its strides, `beta == 0` overwrites C without reading it (NaN in C ignored), `k == 0` gives
+//! `C = beta·C`. All take the same four arguments, `(a, b, c, args: GemmArgs)` by value:
+//!
+//! | kernel | a, b | c | accumulation | launch |
+//! |---|---|---|---|---|
+//! | `gemm_f32` | `*const f32` | `*mut f32` | f32 FMA | [`launch_dims_simt`] |
+//! | `gemm_f64` | `*const f64` | `*mut f64` | f64 FMA | [`launch_dims_simt`] |
+//! | `gemm_bf16` | `*const u16` (bf16 bits) | `*mut u16` (bf16, rounded once) | f32, tensor cores | [`launch_dims_tc`] |
+//! | `gemm_f16` | `*const u16` (f16 bits) | `*mut u16` (f16, rounded once) | f32, tensor cores | [`launch_dims_tc`] |
+//! | `gemm_bf16_out_f32` | `*const u16` (bf16 bits) | `*mut f32` | f32, tensor cores | [`launch_dims_tc`] |
+//! | `gemm_f16_out_f32` | `*const u16` (f16 bits) | `*mut f32` | f32, tensor cores | [`launch_dims_tc`] |
+//!
+//! For the 16-bit kernels alpha and beta are applied in f32 (`alpha·acc + beta·C`, C read as f32) and
+//! the result is rounded once to the output dtype. The tensor-core kernels need sm_80 or newer
+//! (`mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}`).
+//!
+//! # What the runtime must guarantee
+//!
+//! * Pointers are element pointers to the start of each buffer; `*_off` (elements) selects the first
+//!   matrix. Every element the views address lies inside its buffer (the runtime checks this like the
+//!   CPU `check_len`), and all offsets/strides are ≥ 0 and fit i64.
+//! * C does not overlap A or B; distinct `(i, j)` of one C matrix are distinct elements (C injective:
+//!   the GPU cannot serialise aliased writes the way the CPU does — fall back to the CPU or copy).
+//! * The C matrices of distinct batch members are either pairwise disjoint or all the same matrix
+//!   (`c_bs == 0`); in the latter case the launch dims put the whole batch in `grid.z == 1` and every
+//!   block applies the members to its tile in order, exactly like the CPU.
+//! * `m == 0`, `n == 0` or `batch == 0`: nothing to launch ([`launch_dims_simt`] returns `None`).
+//! * No dynamic shared memory (the tiles are static `__shared__`: 8.3 KB f32, 16.6 KB f64, 20 KB
+//!   for the tensor-core kernels), block size is fixed by the kernel (256 threads, 1-d).
+//!
+//! # Performance design (to be measured on the GPU machine; no numbers yet)
+//!
+//! * `gemm_{bf16,f16}*`: block tile 128×128×32, 8 warps as 2×4, warp tile 64×32 = 4×4 mma.m16n8k16
+//!   per k16 step (16 mma per 8 fragment loads per warp: A fragments reused over 4 n-tiles, B over 4
+//!   m-tiles), f32 accumulators in registers (64 per thread). A and B tiles are staged k-contiguous in
+//!   shared memory with rows padded 32 → 40 halves so the fragment loads (lane (g,t) reads word t of
+//!   row g) hit 32 distinct banks. The next k-tile is prefetched into registers while the current
+//!   one is multiplied (global latency hidden behind ~32 mma per warp). Global loads are scalar
+//!   16-bit but coalesced for either operand orientation (the thread→element map walks the
+//!   unit-stride index). Expected: well above the SIMT path, but below cuBLAS: the main known gaps
+//!   are (1) scalar 2-byte global loads instead of 16-byte `cp.async` for k-contiguous operands
+//!   with a 3-4 stage pipeline, (2) fragment loads by 32-bit `ld.shared` instead of `ldmatrix`,
+//!   (3) uncoalesced-ish epilogue (each quad writes 8 consecutive columns; staging C through shared
+//!   memory would give full 128-byte rows), (4) no wgmma/TMA on sm_90 (H100 peak needs
+//!   `wgmma.mma_async`), and (5) register pressure: ptxas reports 255 registers with a small spill
+//!   for the tensor-core kernels (the prefetch registers plus 64 accumulators); the cp.async
+//!   pipeline would remove the prefetch registers. Occupancy: 1 block (8 warps) per SM at 255
+//!   registers.
+//! * `gemm_f32`/`gemm_f64`: block tile 64×64×16, 256 threads, 4×4 micro-tile per thread (rows
+//!   `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
+//!   reads are broadcast/conflict-free); shared rows padded by one element so stores from a
+//!   k-contiguous operand are at most 2-way conflicted. 8 shared loads per 16 FMA: shared-memory
+//!   bandwidth bound at roughly 40-50 % of the FP32 peak; an 8×8 micro-tile on a 128×128 block
+//!   (16 loads per 64 FMA) with float4 shared reads is the next step. For f32 on tensor cores
+//!   (TF32) a separate kernel would be needed; these keep exact f32 FMA semantics.
+//! * Grid: `x` over m-tiles (up to 2³¹−1), `y` over n-tiles (at most 65535, so n ≤ 8.3 M for the
+//!   tensor-core kernels), `z` over the batch (capped at 65535, blocks loop over the rest).
+
+use crate::cuda_abi::LaunchDims;
+
+/// Threads per block of every GEMM kernel (1-d blocks).
+pub const THREADS: u32 = 256;
+/// Block tile (m, n, k) of `gemm_f32`/`gemm_f64`.
+pub const SIMT_TILE: (usize, usize, usize) = (64, 64, 16);
+/// Block tile (m, n, k) of the tensor-core kernels.
+pub const TC_TILE: (usize, usize, usize) = (128, 128, 32);
+/// Largest `gridDim.y` / `gridDim.z`.
+const MAX_GRID_YZ: usize = 65535;
+
+/// The by-value argument of every GEMM kernel (`struct GemmArgs` in `gemm.cu`; keep in sync).
+/// Offsets and strides are in elements.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmArgs {
+    pub m: i64,
+    pub n: i64,
+    pub k: i64,
+    pub batch: i64,
+    pub a_off: i64,
+    pub a_rs: i64,
+    pub a_cs: i64,
+    pub a_bs: i64,
+    pub b_off: i64,
+    pub b_rs: i64,
+    pub b_cs: i64,
+    pub b_bs: i64,
+    pub c_off: i64,
+    pub c_rs: i64,
+    pub c_cs: i64,
+    pub c_bs: i64,
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+// SAFETY: `GemmArgs` is `repr(C)`, `Copy`, and holds only i64/f64 fields (no padding, no pointers);
+// the kernels read it by value with the same layout (`struct GemmArgs` in gemm.cu).
+#[cfg(feature = "cuda")]
+unsafe impl cudarc::driver::DeviceRepr for GemmArgs {}
+
+/// One operand's view: (offset, row stride, column stride, batch stride), in elements.
+pub type OperandView = (usize, usize, usize, usize);
+
+impl GemmArgs {
+    /// Arguments for `C (m×n) = alpha·A (m×k)·B (k×n) + beta·C` over `batch` matrices; each view is
+    /// `(offset, rs, cs, batch stride)` as in [`super::MatRef`] plus [`super::gemm_batched`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f64,
+        a: OperandView,
+        b: OperandView,
+        beta: f64,
+        c: OperandView,
+    ) -> Self {
+        let i = |x: usize| i64::try_from(x).expect("gemm: size or stride exceeds i64");
+        GemmArgs {
+            m: i(m),
+            n: i(n),
+            k: i(k),
+            batch: i(batch),
+            a_off: i(a.0),
+            a_rs: i(a.1),
+            a_cs: i(a.2),
+            a_bs: i(a.3),
+            b_off: i(b.0),
+            b_rs: i(b.1),
+            b_cs: i(b.2),
+            b_bs: i(b.3),
+            c_off: i(c.0),
+            c_rs: i(c.1),
+            c_cs: i(c.2),
+            c_bs: i(c.3),
+            alpha,
+            beta,
+        }
+    }
+}
+
+fn launch_dims(args: &GemmArgs, tile: (usize, usize, usize)) -> Option<LaunchDims> {
+    let (m, n, batch) = (args.m as usize, args.n as usize, args.batch as usize);
+    if m == 0 || n == 0 || batch == 0 {
+        return None;
+    }
+    let gx = m.div_ceil(tile.0);
+    let gy = n.div_ceil(tile.1);
+    assert!(gx <= i32::MAX as usize, "gemm: m = {m} needs more than 2^31-1 blocks");
+    assert!(gy <= MAX_GRID_YZ, "gemm: n = {n} needs more than 65535 column blocks");
+    // A shared C (c_bs == 0) is updated by the batch members in order, inside one block.
+    let gz = if args.c_bs == 0 { 1 } else { batch.min(MAX_GRID_YZ) };
+    Some(LaunchDims { grid: (gx as u32, gy as u32, gz as u32), block: (THREADS, 1, 1), shared_mem_bytes: 0 })
+}
+
+/// Launch shape of `gemm_f32`/`gemm_f64` (`None`: nothing to do).
+pub fn launch_dims_simt(args: &GemmArgs) -> Option<LaunchDims> {
+    launch_dims(args, SIMT_TILE)
+}
+
+/// Launch shape of the tensor-core kernels `gemm_{bf16,f16}[_out_f32]` (`None`: nothing to do).
+pub fn launch_dims_tc(args: &GemmArgs) -> Option<LaunchDims> {
+    launch_dims(args, TC_TILE)
+}

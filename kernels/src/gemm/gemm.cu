@@ -1,0 +1,320 @@
+// Tiled GEMM kernels: C = alpha·op(A)·op(B) + beta·C, batched, over strided operands.
+//
+// Semantics mirror the CPU `kernels::gemm::gemm_batched` (gemm/mod.rs): element (i, j) of matrix `z` of
+// an operand X lives at X[x_off + z·x_bs + i·x_rs + j·x_cs] (any transposition is a choice of strides;
+// a batch stride of 0 broadcasts the operand). A is m×k, B is k×n, C is m×n and is written through its
+// strides. beta == 0 overwrites C without reading it (NaNs in C are ignored, as in BLAS); k == 0 gives
+// C = beta·C. Preconditions (checked by the host side, see gemm/cuda.rs): C does not overlap A or B,
+// distinct (i, j) of one C matrix are distinct elements, and the C matrices of distinct batch members
+// are either disjoint or all the same matrix (c_bs == 0, then the launch uses gridDim.z == 1 and each
+// block applies the batch members to its tile one after another, in order, like the CPU).
+//
+// Kernels (argument lists in gemm/cuda.rs):
+//  * gemm_f32, gemm_f64: SIMT, block tile 64×64×16, 256 threads, each thread a 4×4 micro-tile (rows
+//    ty + 16i, columns tx + 16j), accumulation with fused multiply-add in the element type.
+//  * gemm_bf16, gemm_f16 (C in the input dtype, rounded once from f32) and gemm_bf16_out_f32,
+//    gemm_f16_out_f32 (C in f32): tensor cores through mma.sync.m16n8k16 (mma.cuh), block tile
+//    128×128×32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, warp tile 64×32 = 4×4 mma tiles, f32
+//    accumulators. alpha, beta and the epilogue are f32.
+// Both families stage A and B tiles in shared memory with a register prefetch of the next k-tile
+// (global loads for tile kt+1 are in flight while tile kt is multiplied), zero-fill every element
+// outside m, n or k (so partial tiles on every edge are exact), and mask the C writes.
+#include "common.cuh"
+#include "mma.cuh"
+
+#ifdef __CUDACC__
+#define MT_UNROLL _Pragma("unroll")
+#else
+#define MT_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+// Mirrors `kernels::gemm::cuda::GemmArgs` (repr(C)); keep the two in sync.
+struct GemmArgs {
+  int64_t m, n, k, batch;
+  int64_t a_off, a_rs, a_cs, a_bs;
+  int64_t b_off, b_rs, b_cs, b_bs;
+  int64_t c_off, c_rs, c_cs, c_bs;
+  double alpha, beta;
+};
+
+__device__ __forceinline__ float mt_fma(float a, float b, float c) { return fmaf(a, b, c); }
+__device__ __forceinline__ double mt_fma(double a, double b, double c) { return fma(a, b, c); }
+
+// Which index of a tile load varies fastest across consecutive threads: the one whose global stride is
+// 1 (or the smaller one), so that a warp's loads are coalesced for both plain and transposed operands.
+__device__ __forceinline__ bool mt_second_index_fast(int64_t first_stride, int64_t second_stride) {
+  if (second_stride == 1) return true;
+  if (first_stride == 1) return false;
+  return second_stride <= first_stride;
+}
+
+// How one thread stages its share of an operand tile of ROWS (m for A, n for B) × BK (k) elements:
+// element e = tid + THREADS·r (r = 0..PER-1) of the tile, with consecutive threads walking k when
+// `kfast` (k-contiguous operand) and the rows otherwise. Either way one coordinate is fixed per thread
+// and the other advances by a constant per r, so the global and shared offsets are affine in r and
+// the loader keeps a handful of registers instead of per-element index arrays.
+struct MtTileMap {
+  int row, k;       // tile coordinates of element r = 0
+  int drow, dk;     // their step per r (one of the two is 0)
+  int64_t g, dg;    // global offset of element r = 0 in k-tile 0 (relative to the matrix) and per r
+  int s, ds;        // shared-memory offset of element r = 0 and per r
+};
+template <int ROWS, int BK, int THREADS>
+__device__ __forceinline__ MtTileMap mt_tile_map(int tid, bool kfast, int64_t row0, int64_t row_stride,
+                                                 int64_t k_stride, int s_row, int s_k) {
+  static_assert(THREADS % BK == 0 && THREADS % ROWS == 0, "tile shape");
+  MtTileMap t;
+  if (kfast) {
+    t.k = tid % BK, t.row = tid / BK, t.dk = 0, t.drow = THREADS / BK;
+  } else {
+    t.row = tid % ROWS, t.k = tid / ROWS, t.drow = 0, t.dk = THREADS / ROWS;
+  }
+  t.g = (row0 + t.row) * row_stride + t.k * k_stride;
+  t.dg = t.drow * row_stride + t.dk * k_stride;
+  t.s = t.row * s_row + t.k * s_k;
+  t.ds = t.drow * s_row + t.dk * s_k;
+  return t;
+}
+
+__device__ __forceinline__ float mt_raw(const float* p) { return *p; }
+__device__ __forceinline__ double mt_raw(const double* p) { return *p; }
+__device__ __forceinline__ uint16_t mt_raw(const mt_bf16* p) { return p->bits; }
+__device__ __forceinline__ uint16_t mt_raw(const mt_f16* p) { return p->bits; }
+
+// Loads this thread's PER elements of k-tile `kbase` into registers, zero outside rows × K.
+template <class T, class R, int PER>
+__device__ __forceinline__ void mt_tile_load(R (&reg)[PER], const T* base, const MtTileMap& t, int64_t row0,
+                                             int64_t rows, int64_t kbase, int64_t K, int64_t k_stride) {
+  const int64_t g = t.g + kbase * k_stride;
+MT_UNROLL
+  for (int r = 0; r < PER; ++r) {
+    const int64_t row = row0 + t.row + r * t.drow, k = kbase + t.k + r * t.dk;
+    reg[r] = (row < rows && k < K) ? mt_raw(base + (g + r * t.dg)) : R(0);
+  }
+}
+template <class R, int PER>
+__device__ __forceinline__ void mt_tile_store(const R (&reg)[PER], R* smem, const MtTileMap& t) {
+MT_UNROLL
+  for (int r = 0; r < PER; ++r) smem[t.s + r * t.ds] = reg[r];
+}
+
+// ------------------------------------------------------------------------------------------------
+// SIMT kernel (f32, f64)
+// ------------------------------------------------------------------------------------------------
+namespace simt {
+constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256, TM = 4, TN = 4;
+// +1 element per shared row: tile rows are stored k-major (As[k][m], Bs[k][n]); when the global
+// operand is k-contiguous the loader's consecutive threads walk k, i.e. shared rows, and the padding
+// turns a 16-way bank conflict into at most 2-way. Reads in the inner loop are conflict-free either way
+// (a warp reads 2 distinct A addresses, broadcast, and 16 consecutive B addresses).
+constexpr int PAD = 1;
+constexpr int A_PER = BM * BK / THREADS;  // 4 loads of A per thread per k-tile
+constexpr int B_PER = BK * BN / THREADS;  // 4 of B
+}  // namespace simt
+
+template <class T>
+__device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __restrict__ B, T* C, const GemmArgs& p) {
+  using namespace simt;
+  __shared__ T As[BK][BM + PAD];
+  __shared__ T Bs[BK][BN + PAD];
+  const int tid = threadIdx.x;
+  const int tx = tid % 16, ty = tid / 16;
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
+  const T alpha = static_cast<T>(p.alpha), beta = static_cast<T>(p.beta);
+  const bool a_kfast = mt_second_index_fast(p.a_rs, p.a_cs);  // A(m, k): k fastest?
+  const bool b_kfast = !mt_second_index_fast(p.b_rs, p.b_cs);  // B(k, n): k fastest?
+  // Shared tiles are k-major: As[k][m] at k·(BM+PAD) + m, Bs[k][n] at k·(BN+PAD) + n.
+  const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, 1, BM + PAD);
+  const MtTileMap bm = mt_tile_map<BN, BK, THREADS>(tid, b_kfast, n0, p.b_cs, p.b_rs, 1, BN + PAD);
+  const int64_t ktiles = (K + BK - 1) / BK;
+
+  for (int64_t bz = blockIdx.z; bz < p.batch; bz += gridDim.z) {
+    const T* Ab = A + p.a_off + bz * p.a_bs;
+    const T* Bb = B + p.b_off + bz * p.b_bs;
+    T acc[TM][TN];
+MT_UNROLL
+    for (int i = 0; i < TM; ++i)
+MT_UNROLL
+      for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+    T ra[A_PER], rb[B_PER];
+    mt_tile_load(ra, Ab, am, m0, M, 0, K, p.a_cs);  // prefetch k-tile 0
+    mt_tile_load(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+    for (int64_t kt = 0; kt < ktiles; ++kt) {
+      __syncthreads();  // everyone is done reading the previous tile (or batch member)
+      mt_tile_store(ra, &As[0][0], am);
+      mt_tile_store(rb, &Bs[0][0], bm);
+      __syncthreads();
+      if (kt + 1 < ktiles) {  // the next tile's global loads overlap this tile's FMAs
+        mt_tile_load(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
+        mt_tile_load(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+      }
+MT_UNROLL
+      for (int kk = 0; kk < BK; ++kk) {
+        T a[TM], b[TN];
+MT_UNROLL
+        for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + 16 * i];
+MT_UNROLL
+        for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + 16 * j];
+MT_UNROLL
+        for (int i = 0; i < TM; ++i)
+MT_UNROLL
+          for (int j = 0; j < TN; ++j) acc[i][j] = mt_fma(a[i], b[j], acc[i][j]);
+      }
+    }
+    T* Cb = C + p.c_off + bz * p.c_bs;
+MT_UNROLL
+    for (int i = 0; i < TM; ++i) {
+      const int64_t row = m0 + ty + 16 * i;
+      if (row >= M) continue;
+MT_UNROLL
+      for (int j = 0; j < TN; ++j) {
+        const int64_t col = n0 + tx + 16 * j;
+        if (col >= N) continue;
+        const int64_t idx = row * p.c_rs + col * p.c_cs;
+        T v = K > 0 ? alpha * acc[i][j] : T(0);
+        if (beta != T(0)) v += beta * Cb[idx];
+        Cb[idx] = v;
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tensor-core kernel (bf16, f16 inputs; f32 accumulation)
+// ------------------------------------------------------------------------------------------------
+namespace tc {
+constexpr int BM = 128, BN = 128, BK = 32, THREADS = 256;
+constexpr int WARPS_M = 2, WARPS_N = 4, WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile 64×32
+constexpr int MI = WM / 16, NI = WN / 8;                                        // 4×4 mma tiles
+// Shared tiles are As[m][k] and Bs[n][k] (k contiguous, the "row"/"col" operand order of mma), each
+// row padded from 32 to 40 halves (80 bytes = 20 banks). A fragment load has lane (g, t) read the 32-bit
+// word at row g, word t: banks (20g + t) mod 32 for g = 0..7, t = 0..3 are all 32 distinct, so every
+// fragment load is conflict-free (without padding, rows 64 bytes apart would give 4-way conflicts).
+// Rows stay 16-byte aligned (80 = 5·16) for vectorised stores or ldmatrix later.
+constexpr int PAD = 8, LD = BK + PAD;
+constexpr int A_PER = BM * BK / THREADS;  // 16 halves of A per thread per k-tile
+constexpr int B_PER = BK * BN / THREADS;  // 16 of B
+}  // namespace tc
+
+template <bool BF>
+__device__ __forceinline__ void mt_mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  if (BF)
+    mt_mma_m16n8k16_bf16(d, a, b, c);
+  else
+    mt_mma_m16n8k16_f16(d, a, b, c);
+}
+
+template <class S, class O, bool BF>
+__device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __restrict__ B, O* C, const GemmArgs& p) {
+  using namespace tc;
+  __align__(16) __shared__ uint16_t As[BM * LD];
+  __align__(16) __shared__ uint16_t Bs[BN * LD];
+  const int tid = threadIdx.x;
+  const int warp = tid / 32, lane = tid % 32;
+  const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+  const int g = lane >> 2, t = lane & 3;  // mma groupID, threadID_in_group
+  const int64_t M = p.m, N = p.n, K = p.k;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
+  const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
+  const bool a_kfast = mt_second_index_fast(p.a_rs, p.a_cs);
+  const bool b_kfast = !mt_second_index_fast(p.b_rs, p.b_cs);
+  const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, LD, 1);  // As[m][k]
+  const MtTileMap bm = mt_tile_map<BN, BK, THREADS>(tid, b_kfast, n0, p.b_cs, p.b_rs, LD, 1);  // Bs[n][k]
+  const int64_t ktiles = (K + BK - 1) / BK;
+  // Warp-uniform: which of this warp's 16-row / 8-column mma tiles intersect the matrix at all.
+  const int64_t wrow0 = m0 + wm * WM, wcol0 = n0 + wn * WN;
+
+  for (int64_t bz = blockIdx.z; bz < p.batch; bz += gridDim.z) {
+    const S* Ab = A + p.a_off + bz * p.a_bs;
+    const S* Bb = B + p.b_off + bz * p.b_bs;
+    float acc[MI][NI][4];
+MT_UNROLL
+    for (int i = 0; i < MI; ++i)
+MT_UNROLL
+      for (int j = 0; j < NI; ++j)
+MT_UNROLL
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
+    uint16_t ra[A_PER], rb[B_PER];
+    mt_tile_load(ra, Ab, am, m0, M, 0, K, p.a_cs);
+    mt_tile_load(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+    for (int64_t kt = 0; kt < ktiles; ++kt) {
+      __syncthreads();
+      mt_tile_store(ra, As, am);
+      mt_tile_store(rb, Bs, bm);
+      __syncthreads();
+      if (kt + 1 < ktiles) {
+        mt_tile_load(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
+        mt_tile_load(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+      }
+MT_UNROLL
+      for (int ks = 0; ks < BK; ks += 16) {
+        if (kt * BK + ks >= K) break;  // block-uniform: the rest of this tile is zero padding
+        uint32_t af[MI][4], bfr[NI][2];
+MT_UNROLL
+        for (int i = 0; i < MI; ++i) {
+          const uint16_t* r0 = &As[(wm * WM + i * 16 + g) * LD + ks + 2 * t];
+          af[i][0] = mt_ld_pair_u16(r0);               // a0,a1: row g,   cols 2t, 2t+1
+          af[i][1] = mt_ld_pair_u16(r0 + 8 * LD);      // a2,a3: row g+8, cols 2t, 2t+1
+          af[i][2] = mt_ld_pair_u16(r0 + 8);           // a4,a5: row g,   cols 2t+8, 2t+9
+          af[i][3] = mt_ld_pair_u16(r0 + 8 * LD + 8);  // a6,a7: row g+8, cols 2t+8, 2t+9
+        }
+MT_UNROLL
+        for (int j = 0; j < NI; ++j) {
+          const uint16_t* c0 = &Bs[(wn * WN + j * 8 + g) * LD + ks + 2 * t];
+          bfr[j][0] = mt_ld_pair_u16(c0);      // b0,b1: k 2t, 2t+1,  n g
+          bfr[j][1] = mt_ld_pair_u16(c0 + 8);  // b2,b3: k 2t+8, 2t+9, n g
+        }
+MT_UNROLL
+        for (int i = 0; i < MI; ++i) {
+          if (wrow0 + i * 16 >= M) continue;  // warp-uniform: tile entirely below the matrix
+MT_UNROLL
+          for (int j = 0; j < NI; ++j) {
+            if (wcol0 + j * 8 >= N) continue;  // warp-uniform: entirely right of the matrix
+            mt_mma_16816<BF>(acc[i][j], af[i], bfr[j], acc[i][j]);
+          }
+        }
+      }
+    }
+    // Epilogue: lane (g, t) holds D rows g and g+8, columns 2t and 2t+1 of each mma tile. Row
+    // offsets are formed once per row and column offsets incrementally, to keep 64-bit address math
+    // (and register pressure) low; beta == 0 takes a store-only path that never reads C.
+    O* Cb = C + p.c_off + bz * p.c_bs;
+    const int64_t colbase = wcol0 + 2 * t;
+MT_UNROLL
+    for (int i = 0; i < MI; ++i)
+MT_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = wrow0 + i * 16 + g + 8 * h;
+        if (row >= M) continue;
+        O* Crow = Cb + row * p.c_rs;
+MT_UNROLL
+        for (int j = 0; j < NI; ++j)
+MT_UNROLL
+          for (int e = 0; e < 2; ++e) {
+            const int64_t col = colbase + j * 8 + e;
+            if (col >= N) continue;
+            const int64_t idx = col * p.c_cs;
+            float v = K > 0 ? alpha * acc[i][j][2 * h + e] : 0.f;
+            if (beta != 0.f) v += beta * mt_load(Crow, idx);
+            mt_store(Crow, idx, v);
+          }
+      }
+  }
+}
+
+#define MT_GEMM_SIMT(name, T)                                                                         \
+  extern "C" __global__ void __launch_bounds__(simt::THREADS) name(const T* a, const T* b, T* c, GemmArgs p) { \
+    gemm_simt<T>(a, b, c, p);                                                                         \
+  }
+MT_GEMM_SIMT(gemm_f32, float)
+MT_GEMM_SIMT(gemm_f64, double)
+
+#define MT_GEMM_TC(name, S, O, BF)                                                                    \
+  extern "C" __global__ void __launch_bounds__(tc::THREADS) name(const S* a, const S* b, O* c, GemmArgs p) { \
+    gemm_tc<S, O, BF>(a, b, c, p);                                                                    \
+  }
+MT_GEMM_TC(gemm_bf16, mt_bf16, mt_bf16, true)
+MT_GEMM_TC(gemm_bf16_out_f32, mt_bf16, float, true)
+MT_GEMM_TC(gemm_f16, mt_f16, mt_f16, false)
+MT_GEMM_TC(gemm_f16_out_f32, mt_f16, float, false)
