@@ -51,15 +51,15 @@
 //!   with a 3-4 stage pipeline, (2) fragment loads by 32-bit `ld.shared` instead of `ldmatrix`,
 //!   (3) uncoalesced-ish epilogue (each quad writes 8 consecutive columns; staging C through shared
 //!   memory would give full 128-byte rows), (4) no wgmma/TMA on sm_90 (H100 peak needs
-//!   `wgmma.mma_async`), and (5) register pressure: ptxas reports 255 registers with a small spill
-//!   for the tensor-core kernels (the prefetch registers plus 64 accumulators); the cp.async
-//!   pipeline would remove the prefetch registers. Occupancy: 1 block (8 warps) per SM at 255
-//!   registers.
-//! * `gemm_f32`/`gemm_f64`: block tile 64×64×16, 256 threads, 4×4 micro-tile per thread (rows
-//!   `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
+//!   `wgmma.mma_async`), and (5) register pressure: ptxas (CUDA 13, sm_80 and sm_90) reports 255
+//!   registers and no spills for the tensor-core kernels (64 accumulators, 24 fragment registers,
+//!   16 prefetch registers holding two halves each); occupancy is 1 block (8 warps) per SM. The
+//!   cp.async pipeline would drop the prefetch registers and allow 2 blocks per SM.
+//! * `gemm_f32`/`gemm_f64` (128 / 166-168 registers, no spills): block tile 64×64×16, 256
+//!   threads, 4×4 micro-tile per thread (rows `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
 //!   reads are broadcast/conflict-free); shared rows padded by one element so stores from a
-//!   k-contiguous operand are at most 2-way conflicted. 8 shared loads per 16 FMA: shared-memory
-//!   bandwidth bound at roughly 40-50 % of the FP32 peak; an 8×8 micro-tile on a 128×128 block
+//!   k-contiguous operand are at most 2-way conflicted. 8 shared loads per 16 FMA, so it is expected
+//!   (unmeasured) to be bound by shared-memory bandwidth well below the FP32 peak; an 8×8 micro-tile on a 128×128 block
 //!   (16 loads per 64 FMA) with float4 shared reads is the next step. For f32 on tensor cores
 //!   (TF32) a separate kernel would be needed; these keep exact f32 FMA semantics.
 //! * Grid: `x` over m-tiles (up to 2³¹−1), `y` over n-tiles (at most 65535, so n ≤ 8.3 M for the

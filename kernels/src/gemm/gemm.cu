@@ -86,7 +86,7 @@ template <class T, class R, int PER>
 __device__ __forceinline__ void mt_tile_load(R (&reg)[PER], const T* base, const MtTileMap& t, int64_t row0,
                                              int64_t rows, int64_t kbase, int64_t K, int64_t k_stride) {
   const int64_t g = t.g + kbase * k_stride;
-MT_UNROLL
+  MT_UNROLL
   for (int r = 0; r < PER; ++r) {
     const int64_t row = row0 + t.row + r * t.drow, k = kbase + t.k + r * t.dk;
     reg[r] = (row < rows && k < K) ? mt_raw(base + (g + r * t.dg)) : R(0);
@@ -94,8 +94,36 @@ MT_UNROLL
 }
 template <class R, int PER>
 __device__ __forceinline__ void mt_tile_store(const R (&reg)[PER], R* smem, const MtTileMap& t) {
-MT_UNROLL
+  MT_UNROLL
   for (int r = 0; r < PER; ++r) smem[t.s + r * t.ds] = reg[r];
+}
+
+// The same for 16-bit storage, two elements per 32-bit register (element 2q in the low half), which
+// halves the prefetch registers of the tensor-core kernels (they are at the 255-register limit).
+template <class S, int PER>
+__device__ __forceinline__ void mt_tile_load16(uint32_t (&reg)[PER / 2], const S* base, const MtTileMap& t,
+                                               int64_t row0, int64_t rows, int64_t kbase, int64_t K,
+                                               int64_t k_stride) {
+  const int64_t g = t.g + kbase * k_stride;
+  MT_UNROLL
+  for (int q = 0; q < PER / 2; ++q) {
+    uint32_t v = 0;
+    MT_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const int r = 2 * q + h;
+      const int64_t row = row0 + t.row + r * t.drow, k = kbase + t.k + r * t.dk;
+      if (row < rows && k < K) v |= static_cast<uint32_t>(mt_raw(base + (g + r * t.dg))) << (16 * h);
+    }
+    reg[q] = v;
+  }
+}
+template <int PER>
+__device__ __forceinline__ void mt_tile_store16(const uint32_t (&reg)[PER / 2], uint16_t* smem, const MtTileMap& t) {
+  MT_UNROLL
+  for (int q = 0; q < PER / 2; ++q) {
+    smem[t.s + (2 * q) * t.ds] = static_cast<uint16_t>(reg[q] & 0xffffu);
+    smem[t.s + (2 * q + 1) * t.ds] = static_cast<uint16_t>(reg[q] >> 16);
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -133,9 +161,9 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
     const T* Ab = A + p.a_off + bz * p.a_bs;
     const T* Bb = B + p.b_off + bz * p.b_bs;
     T acc[TM][TN];
-MT_UNROLL
+    MT_UNROLL
     for (int i = 0; i < TM; ++i)
-MT_UNROLL
+      MT_UNROLL
       for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
     T ra[A_PER], rb[B_PER];
     mt_tile_load(ra, Ab, am, m0, M, 0, K, p.a_cs);  // prefetch k-tile 0
@@ -149,25 +177,25 @@ MT_UNROLL
         mt_tile_load(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
         mt_tile_load(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
       }
-MT_UNROLL
+      MT_UNROLL
       for (int kk = 0; kk < BK; ++kk) {
         T a[TM], b[TN];
-MT_UNROLL
+        MT_UNROLL
         for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + 16 * i];
-MT_UNROLL
+        MT_UNROLL
         for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + 16 * j];
-MT_UNROLL
+        MT_UNROLL
         for (int i = 0; i < TM; ++i)
-MT_UNROLL
+          MT_UNROLL
           for (int j = 0; j < TN; ++j) acc[i][j] = mt_fma(a[i], b[j], acc[i][j]);
       }
     }
     T* Cb = C + p.c_off + bz * p.c_bs;
-MT_UNROLL
+    MT_UNROLL
     for (int i = 0; i < TM; ++i) {
       const int64_t row = m0 + ty + 16 * i;
       if (row >= M) continue;
-MT_UNROLL
+      MT_UNROLL
       for (int j = 0; j < TN; ++j) {
         const int64_t col = n0 + tx + 16 * j;
         if (col >= N) continue;
@@ -229,29 +257,29 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
     const S* Ab = A + p.a_off + bz * p.a_bs;
     const S* Bb = B + p.b_off + bz * p.b_bs;
     float acc[MI][NI][4];
-MT_UNROLL
+    MT_UNROLL
     for (int i = 0; i < MI; ++i)
-MT_UNROLL
+      MT_UNROLL
       for (int j = 0; j < NI; ++j)
-MT_UNROLL
+        MT_UNROLL
         for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
-    uint16_t ra[A_PER], rb[B_PER];
-    mt_tile_load(ra, Ab, am, m0, M, 0, K, p.a_cs);
-    mt_tile_load(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+    uint32_t ra[A_PER / 2], rb[B_PER / 2];
+    mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, 0, K, p.a_cs);
+    mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, 0, K, p.b_rs);
     for (int64_t kt = 0; kt < ktiles; ++kt) {
       __syncthreads();
-      mt_tile_store(ra, As, am);
-      mt_tile_store(rb, Bs, bm);
+      mt_tile_store16<A_PER>(ra, As, am);
+      mt_tile_store16<B_PER>(rb, Bs, bm);
       __syncthreads();
       if (kt + 1 < ktiles) {
-        mt_tile_load(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
-        mt_tile_load(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+        mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
+        mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
       }
-MT_UNROLL
+      MT_UNROLL
       for (int ks = 0; ks < BK; ks += 16) {
         if (kt * BK + ks >= K) break;  // block-uniform: the rest of this tile is zero padding
         uint32_t af[MI][4], bfr[NI][2];
-MT_UNROLL
+        MT_UNROLL
         for (int i = 0; i < MI; ++i) {
           const uint16_t* r0 = &As[(wm * WM + i * 16 + g) * LD + ks + 2 * t];
           af[i][0] = mt_ld_pair_u16(r0);               // a0,a1: row g,   cols 2t, 2t+1
@@ -259,16 +287,16 @@ MT_UNROLL
           af[i][2] = mt_ld_pair_u16(r0 + 8);           // a4,a5: row g,   cols 2t+8, 2t+9
           af[i][3] = mt_ld_pair_u16(r0 + 8 * LD + 8);  // a6,a7: row g+8, cols 2t+8, 2t+9
         }
-MT_UNROLL
+        MT_UNROLL
         for (int j = 0; j < NI; ++j) {
           const uint16_t* c0 = &Bs[(wn * WN + j * 8 + g) * LD + ks + 2 * t];
           bfr[j][0] = mt_ld_pair_u16(c0);      // b0,b1: k 2t, 2t+1,  n g
           bfr[j][1] = mt_ld_pair_u16(c0 + 8);  // b2,b3: k 2t+8, 2t+9, n g
         }
-MT_UNROLL
+        MT_UNROLL
         for (int i = 0; i < MI; ++i) {
           if (wrow0 + i * 16 >= M) continue;  // warp-uniform: tile entirely below the matrix
-MT_UNROLL
+          MT_UNROLL
           for (int j = 0; j < NI; ++j) {
             if (wcol0 + j * 8 >= N) continue;  // warp-uniform: entirely right of the matrix
             mt_mma_16816<BF>(acc[i][j], af[i], bfr[j], acc[i][j]);
@@ -281,16 +309,16 @@ MT_UNROLL
     // (and register pressure) low; beta == 0 takes a store-only path that never reads C.
     O* Cb = C + p.c_off + bz * p.c_bs;
     const int64_t colbase = wcol0 + 2 * t;
-MT_UNROLL
+    MT_UNROLL
     for (int i = 0; i < MI; ++i)
-MT_UNROLL
+      MT_UNROLL
       for (int h = 0; h < 2; ++h) {
         const int64_t row = wrow0 + i * 16 + g + 8 * h;
         if (row >= M) continue;
         O* Crow = Cb + row * p.c_rs;
-MT_UNROLL
+        MT_UNROLL
         for (int j = 0; j < NI; ++j)
-MT_UNROLL
+          MT_UNROLL
           for (int e = 0; e < 2; ++e) {
             const int64_t col = colbase + j * 8 + e;
             if (col >= N) continue;
