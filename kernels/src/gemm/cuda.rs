@@ -34,8 +34,10 @@
 //!   (`c_bs == 0`); in the latter case the launch dims put the whole batch in `grid.z == 1` and every
 //!   block applies the members to its tile in order, exactly like the CPU.
 //! * `m == 0`, `n == 0` or `batch == 0`: nothing to launch ([`launch_dims_simt`] returns `None`).
-//! * No dynamic shared memory (the tiles are static `__shared__`: 8.3 KB f32, 16.6 KB f64, 20 KB
+//! * No dynamic shared memory (the tiles are static `__shared__`: 8.3 KB f32, 16.6 KB f64, 40 KB
 //!   for the tensor-core kernels), block size is fixed by the kernel (256 threads, 1-d).
+//! * Buffers should be 16-byte aligned (cudarc allocations are) so that k-contiguous 16-bit
+//!   operands take the `cp.async` path; the kernels check alignment and fall back otherwise.
 //!
 //! # Performance design (to be measured on the GPU machine; no numbers yet)
 //!
@@ -43,18 +45,21 @@
 //!   per k16 step (16 mma per 8 fragment loads per warp: A fragments reused over 4 n-tiles, B over 4
 //!   m-tiles), f32 accumulators in registers (64 per thread). A and B tiles are staged k-contiguous in
 //!   shared memory with rows padded 32 → 40 halves so the fragment loads (lane (g,t) reads word t of
-//!   row g) hit 32 distinct banks. The next k-tile is prefetched into registers while the current
-//!   one is multiplied (global latency hidden behind ~32 mma per warp). Global loads are scalar
-//!   16-bit but coalesced for either operand orientation (the thread→element map walks the
-//!   unit-stride index). Expected: well above the SIMT path, but below cuBLAS: the main known gaps
-//!   are (1) scalar 2-byte global loads instead of 16-byte `cp.async` for k-contiguous operands
-//!   with a 3-4 stage pipeline, (2) fragment loads by 32-bit `ld.shared` instead of `ldmatrix`,
-//!   (3) uncoalesced-ish epilogue (each quad writes 8 consecutive columns; staging C through shared
-//!   memory would give full 128-byte rows), (4) no wgmma/TMA on sm_90 (H100 peak needs
-//!   `wgmma.mma_async`), and (5) register pressure: ptxas (CUDA 13, sm_80 and sm_90) reports 255
-//!   registers and no spills for the tensor-core kernels (64 accumulators, 24 fragment registers,
-//!   16 prefetch registers holding two halves each); occupancy is 1 block (8 warps) per SM. The
-//!   cp.async pipeline would drop the prefetch registers and allow 2 blocks per SM.
+//!   row g) hit 32 distinct banks. Two shared stages (40 KB static): while tile kt is multiplied,
+//!   tile kt+1 is in flight — by 16-byte `cp.async` (zero-filling past k) for an operand that is
+//!   k-contiguous with 16-byte aligned rows (offset, leading and batch strides multiples of 8
+//!   elements, base 16-byte aligned: row-major A, column-major B as in `x·Wᵀ`), otherwise by the
+//!   strided loader: scalar 16-bit loads, coalesced for either orientation (the thread→element map
+//!   walks the unit-stride index), held in registers and stored after the math. One
+//!   `__syncthreads` per k-tile. Known gaps to cuBLAS: (1) only 2 stages (3-4 with dynamic shared
+//!   memory > 48 KB would hide more latency; that needs `cuFuncSetAttribute` in the runtime),
+//!   (2) the strided path for m-/n-contiguous operands (`Aᵀ`, row-major B) uses 2-byte loads — a
+//!   vectorised load plus `ldmatrix.trans` would fix it, (3) fragments come from 32-bit `ld.shared`
+//!   instead of `ldmatrix`, (4) the epilogue writes 8 consecutive columns per quad (staging C
+//!   through shared memory would give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100
+//!   peak needs. Registers (ptxas, CUDA 13): 255 on sm_80 with a 12-byte spill, 249 and no spill on
+//!   sm_90 (64 accumulators, 24 fragment registers, 16 prefetch registers holding two halves each);
+//!   occupancy 1 block (8 warps) per SM.
 //! * `gemm_f32`/`gemm_f64` (128 / 166-168 registers, no spills): block tile 64×64×16, 256
 //!   threads, 4×4 micro-tile per thread (rows `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
 //!   reads are broadcast/conflict-free); shared rows padded by one element so stores from a

@@ -10,7 +10,9 @@
 //! The emulated `mma.sync` (mma.cuh) rebuilds A and B from the 32 lanes' fragments following the
 //! PTX ISA fragment layout, so a kernel that puts any element into the wrong fragment slot gets a
 //! wrong product and fails here (checked by hand: swapping the kernel's A fragment registers 1 and 2
-//! ({a2,a3} ↔ {a4,a5}), or B's two registers, made all four tensor-core tests fail).
+//! ({a2,a3} ↔ {a4,a5}), or B's two registers, made all four tensor-core tests fail). The emulated
+//! cp.async (cp_async.cuh) copies only at the wait, so the cp.async test fails if the kernel waits
+//! after its barrier instead of before it, or copies whole 16-byte chunks past k (both checked).
 //!
 //! Tolerances (|got − want| ≤ abs + rel·|want|, want in f64 on the same rounded inputs):
 //! * f32 out (`gemm_f32`, `*_out_f32`): f32 accumulation of k exact-or-rounded products,
@@ -103,6 +105,9 @@ struct Case {
     c_bcast: bool,
     alpha: f64,
     beta: f64,
+    /// Offsets, leading strides and batch strides multiples of 8 elements (16 bytes for 16-bit
+    /// types), so k-contiguous operands take the tensor-core kernels' cp.async path.
+    aligned: bool,
 }
 
 impl Case {
@@ -120,7 +125,11 @@ impl Case {
             c_bcast: false,
             alpha: 1.0,
             beta: 0.0,
+            aligned: false,
         }
+    }
+    fn aligned(self) -> Self {
+        Case { aligned: true, ..self }
     }
     fn trans(self, at: bool, bt: bool, ct: bool) -> Self {
         Case { at, bt, ct, ..self }
@@ -144,10 +153,39 @@ fn view(
     batch: usize,
     bcast: bool,
 ) -> (OperandView, usize) {
-    let (rs, cs) = if trans { (1, rows + pad) } else { (cols + pad, 1) };
+    view_al(rows, cols, trans, pad, off, batch, bcast, false)
+}
+
+/// [`view`], with the offset, leading stride and batch stride rounded up to multiples of 8 when
+/// `aligned`.
+#[allow(clippy::too_many_arguments)]
+fn view_al(
+    rows: usize,
+    cols: usize,
+    trans: bool,
+    pad: usize,
+    off: usize,
+    batch: usize,
+    bcast: bool,
+    aligned: bool,
+) -> (OperandView, usize) {
+    let up = |x: usize| if aligned { x.next_multiple_of(8) } else { x };
+    let (rs, cs) = if trans { (1, up(rows + pad)) } else { (up(cols + pad), 1) };
     let span = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
-    let bs = if bcast { 0 } else { span + 3 };
+    let bs = if bcast { 0 } else { up(span + 3) };
+    let off = up(off);
     ((off, rs, cs, bs), off + (batch.max(1) - 1) * bs + span + 2)
+}
+
+/// `v` copied into a buffer whose element `start` is 16-byte aligned (a Vec<u16> is only 2-byte
+/// aligned), so that the kernels' alignment checks depend on the views alone, as on a GPU where
+/// allocations are 256-byte aligned.
+fn aligned_copy<T: Copy + Default>(v: &[T]) -> (Vec<T>, usize) {
+    let mut buf = vec![T::default(); v.len() + 16];
+    let addr = buf.as_ptr() as usize;
+    let start = (addr.next_multiple_of(16) - addr) / std::mem::size_of::<T>();
+    buf[start..start + v.len()].copy_from_slice(v);
+    (buf, start)
 }
 
 fn launch_kind(kind: Kind, args: GemmArgs, a: &[f64], b: &[f64], c: &mut [f64]) {
@@ -178,20 +216,21 @@ fn launch_kind(kind: Kind, args: GemmArgs, a: &[f64], b: &[f64], c: &mut [f64]) 
             emu::launch(dims, || unsafe { gemm_f64(pa.get(), pb.get(), pc.get(), args) }).unwrap();
         }
         Bf16 | F16 => {
-            let (a16, b16) = (bits(a), bits(b));
-            let mut c16 = bits(c);
-            let (pa, pb, pc) = (CPtr::of(&a16), CPtr::of(&b16), Ptr::of(&mut c16));
+            let ((a16, sa), (b16, sb)) = (aligned_copy(&bits(a)), aligned_copy(&bits(b)));
+            let (mut c16, sc) = aligned_copy(&bits(c));
+            let (pa, pb) = (CPtr::of(&a16[sa..]), CPtr::of(&b16[sb..]));
+            let pc = Ptr::of(&mut c16[sc..]);
             let f = if kind == Bf16 { gemm_bf16 } else { gemm_f16 };
-            // SAFETY: as above.
+            // SAFETY: as above (the slices start at the copies of the buffers).
             emu::launch(dims, || unsafe { f(pa.get(), pb.get(), pc.get(), args) }).unwrap();
-            c.iter_mut().zip(&c16).for_each(|(d, &s)| {
+            c.iter_mut().zip(&c16[sc..]).for_each(|(d, &s)| {
                 *d = if kind == Bf16 { bf16::from_bits(s).to_f64() } else { f16::from_bits(s).to_f64() }
             });
         }
         Bf16OutF32 | F16OutF32 => {
-            let (a16, b16) = (bits(a), bits(b));
+            let ((a16, sa), (b16, sb)) = (aligned_copy(&bits(a)), aligned_copy(&bits(b)));
             let mut c32: Vec<f32> = c.iter().map(|&x| x as f32).collect();
-            let (pa, pb, pc) = (CPtr::of(&a16), CPtr::of(&b16), Ptr::of(&mut c32));
+            let (pa, pb, pc) = (CPtr::of(&a16[sa..]), CPtr::of(&b16[sb..]), Ptr::of(&mut c32));
             let f = if kind == Bf16OutF32 { gemm_bf16_out_f32 } else { gemm_f16_out_f32 };
             // SAFETY: as above.
             emu::launch(dims, || unsafe { f(pa.get(), pb.get(), pc.get(), args) }).unwrap();
@@ -204,9 +243,10 @@ fn launch_kind(kind: Kind, args: GemmArgs, a: &[f64], b: &[f64], c: &mut [f64]) 
 fn run(kind: Kind, case: Case, seed: u64) -> (Vec<f64>, Vec<f64>, GemmArgs) {
     let Case { batch, m, n, k, .. } = case;
     let mut rng = TestRng::new(seed);
-    let (av, alen) = view(m, k, case.at, 3, 5, batch, case.a_bcast);
-    let (bv, blen) = view(k, n, case.bt, 2, 1, batch, case.b_bcast);
-    let (cv, clen) = view(m, n, case.ct, 1, 4, batch, case.c_bcast);
+    let al = case.aligned;
+    let (av, alen) = view_al(m, k, case.at, 3, 5, batch, case.a_bcast, al);
+    let (bv, blen) = view_al(k, n, case.bt, 2, 1, batch, case.b_bcast, al);
+    let (cv, clen) = view_al(m, n, case.ct, 1, 4, batch, case.c_bcast, al);
     let a: Vec<f64> = (0..alen).map(|_| kind.round_in(rng.uniform())).collect();
     let b: Vec<f64> = (0..blen).map(|_| kind.round_in(rng.uniform())).collect();
     let c0: Vec<f64> = (0..clen).map(|_| kind.round_out(rng.uniform())).collect();
@@ -385,6 +425,34 @@ fn tensor_core_batched_broadcast() {
         check(kind, Case::new(21, 30, 33).trans(false, true, false).batched(3, false, true, false), s + 1);
         // Shared C, accumulated in order (rounded to the output dtype after each member).
         check(kind, Case::new(12, 10, 20).batched(3, false, false, true).scaled(1.0, 1.0), s + 2);
+    }
+}
+
+#[test]
+fn tensor_core_cp_async_path() {
+    // Aligned views: a row-major A and a column-major B (both k-contiguous) are staged with cp.async;
+    // K = 70 and 5 end inside a 16-byte chunk (zero-filled by the copy's src-size), rows past m and
+    // n are zero-filled whole. Then each operand alone on the async path, the other strided.
+    for (i, kind) in TC_KINDS.into_iter().enumerate() {
+        let s = 1100 + 10 * i as u64;
+        check(kind, Case::new(37, 45, 70).trans(false, true, false).aligned(), s);
+        check(kind, Case::new(19, 13, 5).trans(false, true, true).aligned().scaled(1.5, -1.0), s + 1);
+        check(kind, Case::new(150, 140, 40).trans(false, true, false).aligned(), s + 2);
+        check(kind, Case::new(33, 20, 24).aligned().batched(3, false, true, false), s + 3); // A async
+        check(
+            kind,
+            Case::new(33, 20, 24).trans(true, true, false).aligned().batched(2, true, false, false),
+            s + 4,
+        ); // B async
+        check(
+            kind,
+            Case::new(40, 24, 72)
+                .trans(false, true, false)
+                .aligned()
+                .batched(3, true, false, true)
+                .scaled(1.0, 1.0),
+            s + 5,
+        );
     }
 }
 

@@ -16,10 +16,15 @@
 //    gemm_f16_out_f32 (C in f32): tensor cores through mma.sync.m16n8k16 (mma.cuh), block tile
 //    128×128×32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, warp tile 64×32 = 4×4 mma tiles, f32
 //    accumulators. alpha, beta and the epilogue are f32.
-// Both families stage A and B tiles in shared memory with a register prefetch of the next k-tile
-// (global loads for tile kt+1 are in flight while tile kt is multiplied), zero-fill every element
-// outside m, n or k (so partial tiles on every edge are exact), and mask the C writes.
+// Both families stage A and B tiles in shared memory, zero-fill every element outside m, n or k (so
+// partial tiles on every edge are exact), and mask the C writes. The SIMT kernels prefetch the next
+// k-tile into registers while the current one is multiplied. The tensor-core kernels double-buffer
+// shared memory (2 stages, 40 KB) and pick a loader per operand, block-uniformly: 16-byte cp.async
+// straight into the next stage when the operand is k-contiguous with 16-byte aligned rows (row-major
+// A, column-major B, e.g. x·Wᵀ), otherwise the strided loader through registers (any strides, stored
+// into the next stage after the math); one __syncthreads per k-tile.
 #include "common.cuh"
+#include "cp_async.cuh"
 #include "mma.cuh"
 
 #ifdef __CUDACC__
@@ -221,9 +226,42 @@ constexpr int MI = WM / 16, NI = WN / 8;                                        
 // fragment load is conflict-free (without padding, rows 64 bytes apart would give 4-way conflicts).
 // Rows stay 16-byte aligned (80 = 5·16) for vectorised stores or ldmatrix later.
 constexpr int PAD = 8, LD = BK + PAD;
-constexpr int A_PER = BM * BK / THREADS;  // 16 halves of A per thread per k-tile
+constexpr int A_PER = BM * BK / THREADS;  // 16 halves of A per thread per k-tile (strided loader)
 constexpr int B_PER = BK * BN / THREADS;  // 16 of B
+constexpr int STAGE = (BM + BN) * LD;     // one stage: As then Bs (20 KB); two stages = 40 KB
 }  // namespace tc
+
+// Stages a ROWS × BK tile of a k-contiguous operand (element (row, k) at base[row·rs + k], rows 16-byte
+// aligned) with 16-byte cp.async copies: 4 chunks of 8 halves per row, 2 chunks per thread, 4
+// consecutive threads per row (64 contiguous bytes). Chunks past K are partially or fully zero-filled
+// by the copy's src-size operand, rows past `rows` fully.
+template <class S, int ROWS>
+__device__ __forceinline__ void mt_tile_async(uint16_t* sm, const S* base, int tid, int64_t row0, int64_t rows,
+                                              int64_t rs, int64_t kbase, int64_t K) {
+  using namespace tc;
+  constexpr int CPR = BK / 8;
+  constexpr int CH = ROWS * CPR / THREADS;
+  static_assert(ROWS * CPR % THREADS == 0, "tile shape");
+  MT_UNROLL
+  for (int c = 0; c < CH; ++c) {
+    const int e = tid + THREADS * c;
+    const int r = e / CPR, kc = (e % CPR) * 8;
+    const int64_t row = row0 + r, k = kbase + kc;
+    int64_t n = row < rows ? K - k : 0;
+    n = n < 0 ? 0 : (n > 8 ? 8 : n);
+    const S* src = n > 0 ? base + (row * rs + k) : base;  // a valid, aligned address when nothing is read
+    mt_cp_async_16(sm + r * LD + kc, src, static_cast<unsigned>(n * 2));
+  }
+}
+
+// True when an operand's tiles can be staged with cp.async: k-contiguous, and every row (of every
+// batch member) starts on a 16-byte boundary.
+template <class S>
+__device__ __forceinline__ bool mt_async_ok(const S* base, int64_t off, int64_t k_stride, int64_t row_stride,
+                                            int64_t batch_stride) {
+  return k_stride == 1 && row_stride % 8 == 0 && batch_stride % 8 == 0 && off % 8 == 0 &&
+         (reinterpret_cast<uintptr_t>(base) & 15u) == 0;
+}
 
 template <bool BF>
 __device__ __forceinline__ void mt_mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
@@ -236,8 +274,8 @@ __device__ __forceinline__ void mt_mma_16816(float d[4], const uint32_t a[4], co
 template <class S, class O, bool BF>
 __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __restrict__ B, O* C, const GemmArgs& p) {
   using namespace tc;
-  __align__(16) __shared__ uint16_t As[BM * LD];
-  __align__(16) __shared__ uint16_t Bs[BN * LD];
+  // Two stages (double buffer) of both tiles, 40 KB: within the 48 KB of static shared memory.
+  __align__(16) __shared__ uint16_t smem[2 * STAGE];
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
   const int wm = warp / WARPS_N, wn = warp % WARPS_N;
@@ -245,6 +283,10 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
   const int64_t M = p.m, N = p.n, K = p.k;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
   const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
+  // Per operand, block-uniform: cp.async straight into shared memory (k-contiguous, aligned rows), or
+  // the strided loader through registers (any strides; coalesced along the unit-stride index).
+  const bool a_async = mt_async_ok(A, p.a_off, p.a_cs, p.a_rs, p.a_bs);
+  const bool b_async = mt_async_ok(B, p.b_off, p.b_rs, p.b_cs, p.b_bs);
   const bool a_kfast = mt_second_index_fast(p.a_rs, p.a_cs);
   const bool b_kfast = !mt_second_index_fast(p.b_rs, p.b_cs);
   const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, LD, 1);  // As[m][k]
@@ -264,16 +306,42 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
         MT_UNROLL
         for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
     uint32_t ra[A_PER / 2], rb[B_PER / 2];
-    mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, 0, K, p.a_cs);
-    mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+    __syncthreads();  // the previous batch member is done with both stages
+    // Prologue: k-tile 0 into stage 0.
+    if (ktiles > 0) {
+      if (a_async)
+        mt_tile_async<S, BM>(smem, Ab, tid, m0, M, p.a_rs, 0, K);
+      else {
+        mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, 0, K, p.a_cs);
+        mt_tile_store16<A_PER>(ra, smem, am);
+      }
+      if (b_async)
+        mt_tile_async<S, BN>(smem + BM * LD, Bb, tid, n0, N, p.b_cs, 0, K);
+      else {
+        mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+        mt_tile_store16<B_PER>(rb, smem + BM * LD, bm);
+      }
+      mt_cp_async_commit();
+    }
     for (int64_t kt = 0; kt < ktiles; ++kt) {
-      __syncthreads();
-      mt_tile_store16<A_PER>(ra, As, am);
-      mt_tile_store16<B_PER>(rb, Bs, bm);
-      __syncthreads();
-      if (kt + 1 < ktiles) {
-        mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
-        mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+      uint16_t* As = smem + (kt & 1) * STAGE;
+      uint16_t* Bs = As + BM * LD;
+      uint16_t* An = smem + ((kt + 1) & 1) * STAGE;  // the other stage, for k-tile kt+1
+      uint16_t* Bn = An + BM * LD;
+      mt_cp_async_wait_all();  // this thread's copies of tile kt have landed ...
+      __syncthreads();         // ... everyone's, and everyone is done computing on the other stage
+      const bool more = kt + 1 < ktiles;
+      if (more) {  // issue tile kt+1: async copies now; strided loads into registers, stored after the math
+        const int64_t kb = (kt + 1) * BK;
+        if (a_async)
+          mt_tile_async<S, BM>(An, Ab, tid, m0, M, p.a_rs, kb, K);
+        else
+          mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, kb, K, p.a_cs);
+        if (b_async)
+          mt_tile_async<S, BN>(Bn, Bb, tid, n0, N, p.b_cs, kb, K);
+        else
+          mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, kb, K, p.b_rs);
+        mt_cp_async_commit();
       }
       MT_UNROLL
       for (int ks = 0; ks < BK; ks += 16) {
@@ -302,6 +370,10 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
             mt_mma_16816<BF>(acc[i][j], af[i], bfr[j], acc[i][j]);
           }
         }
+      }
+      if (more) {
+        if (!a_async) mt_tile_store16<A_PER>(ra, An, am);
+        if (!b_async) mt_tile_store16<B_PER>(rb, Bn, bm);
       }
     }
     // Epilogue: lane (g, t) holds D rows g and g+8, columns 2t and 2t+1 of each mma tile. Row
