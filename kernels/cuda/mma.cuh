@@ -121,3 +121,55 @@ __device__ __forceinline__ uint32_t mt_ld_pair_u16(const uint16_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 16);
 #endif
 }
+
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: loads four 8×8 matrices of 16-bit elements from
+// shared memory. Lane l supplies `row`, the address of row l%8 of matrix l/8 (16 contiguous bytes,
+// 16-byte aligned). Lane l (g = l>>2, t = l%4) receives in r[j], for matrix j:
+//   without .trans: elements (row g, col 2t) in the low half and (g, 2t+1) in the high half;
+//   with .trans:    elements (row 2t, col g) in the low half and (2t+1, g) in the high half,
+// i.e. the fragment of the transposed matrix: a k-major tile At[k][m] yields the mma A fragment
+// registers, a Bt[k][n] tile the B fragment registers. All 32 lanes must call it (converged code).
+#ifndef __CUDACC__
+namespace mt_mma_detail {
+inline void ldmatrix_x4(uint32_t r[4], const uint16_t* row, bool trans) {
+  if (reinterpret_cast<uintptr_t>(row) & 15u) emu::trap("ldmatrix: row address not 16-byte aligned");
+  if (emu::warp_live_mask() != 0xffffffffu) emu::trap("ldmatrix with a partial warp");
+  const uint16_t* rows[32];
+  emu::warp_gather(&row, sizeof(row), rows);
+  const int g = static_cast<int>(emu::cur.lane) >> 2, t = static_cast<int>(emu::cur.lane) & 3;
+  for (int j = 0; j < 4; ++j) {
+    uint16_t lo, hi;
+    if (trans) {
+      lo = rows[8 * j + 2 * t][g];
+      hi = rows[8 * j + 2 * t + 1][g];
+    } else {
+      lo = rows[8 * j + g][2 * t];
+      hi = rows[8 * j + g][2 * t + 1];
+    }
+    r[j] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
+  }
+}
+}  // namespace mt_mma_detail
+#endif
+
+__device__ __forceinline__ void mt_ldmatrix_x4_trans(uint32_t r[4], const uint16_t* row) {
+#ifdef __CUDACC__
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+#else
+  mt_mma_detail::ldmatrix_x4(r, row, true);
+#endif
+}
+
+__device__ __forceinline__ void mt_ldmatrix_x4(uint32_t r[4], const uint16_t* row) {
+#ifdef __CUDACC__
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+#else
+  mt_mma_detail::ldmatrix_x4(r, row, false);
+#endif
+}

@@ -41,25 +41,30 @@
 //!
 //! # Performance design (to be measured on the GPU machine; no numbers yet)
 //!
-//! * `gemm_{bf16,f16}*`: block tile 128×128×32, 8 warps as 2×4, warp tile 64×32 = 4×4 mma.m16n8k16
-//!   per k16 step (16 mma per 8 fragment loads per warp: A fragments reused over 4 n-tiles, B over 4
-//!   m-tiles), f32 accumulators in registers (64 per thread). A and B tiles are staged k-contiguous in
-//!   shared memory with rows padded 32 → 40 halves so the fragment loads (lane (g,t) reads word t of
-//!   row g) hit 32 distinct banks. Two shared stages (40 KB static): while tile kt is multiplied,
-//!   tile kt+1 is in flight — by 16-byte `cp.async` (zero-filling past k) for an operand that is
-//!   k-contiguous with 16-byte aligned rows (offset, leading and batch strides multiples of 8
-//!   elements, base 16-byte aligned: row-major A, column-major B as in `x·Wᵀ`), otherwise by the
-//!   strided loader: scalar 16-bit loads, coalesced for either orientation (the thread→element map
-//!   walks the unit-stride index), held in registers and stored after the math. One
-//!   `__syncthreads` per k-tile. Known gaps to cuBLAS: (1) only 2 stages (3-4 with dynamic shared
-//!   memory > 48 KB would hide more latency; that needs `cuFuncSetAttribute` in the runtime),
-//!   (2) the strided path for m-/n-contiguous operands (`Aᵀ`, row-major B) uses 2-byte loads — a
-//!   vectorised load plus `ldmatrix.trans` would fix it, (3) fragments come from 32-bit `ld.shared`
-//!   instead of `ldmatrix`, (4) the epilogue writes 8 consecutive columns per quad (staging C
-//!   through shared memory would give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100
-//!   peak needs. Registers (ptxas, CUDA 13): 255 on sm_80 with a 12-byte spill, 249 and no spill on
-//!   sm_90 (64 accumulators, 24 fragment registers, 16 prefetch registers holding two halves each);
-//!   occupancy 1 block (8 warps) per SM.
+//! * `gemm_{bf16,f16}*`: block tile 128×128×32, 8 warps as 2×4, warp tile 64×32 = 4×4
+//!   mma.m16n8k16 per k16 step (16 mma per 8 fragment loads per warp: A fragments reused over 4
+//!   n-tiles, B over 4 m-tiles), f32 accumulators in registers (64 per thread). Each operand is
+//!   staged in shared memory with its unit-stride index contiguous, so one kernel body per layout
+//!   pair (picked block-uniformly at launch from the strides):
+//!   - k-contiguous A (row-major) / B (column-major, e.g. `x·Wᵀ`): As[m][k] / Bs[n][k], rows padded
+//!     32 → 40 halves, fragments by 32-bit `ld.shared` (lane (g,t) reads word t of row g: 32
+//!     distinct banks);
+//!   - m-contiguous A (`Aᵀ` views, e.g. `dYᵀ·X`) / n-contiguous B (row-major, e.g. `dY·W`):
+//!     At[k][m] / Bt[k][n], rows padded 128 → 136 halves, fragments by `ldmatrix.x4.trans` (8 rows
+//!     272 bytes apart hit 32 distinct banks).
+//!
+//!   Two shared stages (40 KB static): while tile kt is multiplied, tile kt+1 is in flight — by
+//!   16-byte `cp.async` (zero-filling past the edges) when the operand's rows are 16-byte aligned
+//!   (offset, leading and batch strides multiples of 8 elements, base 16-byte aligned), otherwise
+//!   by the strided loader: 2-byte loads, coalesced along the unit-stride index, held in registers
+//!   and stored after the math. One `__syncthreads` per k-tile. Registers (ptxas, CUDA 13): 222
+//!   on sm_80, 215 on sm_90, no spills (each layout body is a separate non-inlined function: inlined
+//!   together they spilled ~450 bytes); 1 block (8 warps) per SM. Known gaps to cuBLAS: (1) only 2
+//!   stages (3-4 need > 48 KB of dynamic shared memory, i.e. `cuFuncSetAttribute` in the runtime),
+//!   (2) the fallback for unaligned or doubly-strided operands uses 2-byte loads, (3) k-major
+//!   fragments use 32-bit `ld.shared` rather than `ldmatrix` (same bandwidth, more instructions),
+//!   (4) the epilogue writes 8 consecutive columns per quad (staging C through shared memory would
+//!   give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100 peak needs.
 //! * `gemm_f32`/`gemm_f64` (128 / 166-168 registers, no spills): block tile 64×64×16, 256
 //!   threads, 4×4 micro-tile per thread (rows `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
 //!   reads are broadcast/conflict-free); shared rows padded by one element so stores from a

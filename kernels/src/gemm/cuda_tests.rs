@@ -12,7 +12,10 @@
 //! wrong product and fails here (checked by hand: swapping the kernel's A fragment registers 1 and 2
 //! ({a2,a3} ↔ {a4,a5}), or B's two registers, made all four tensor-core tests fail). The emulated
 //! cp.async (cp_async.cuh) copies only at the wait, so the cp.async test fails if the kernel waits
-//! after its barrier instead of before it, or copies whole 16-byte chunks past k (both checked).
+//! after its barrier instead of before it, or copies whole 16-byte chunks past k (both checked). The
+//! emulated ldmatrix (mma.cuh) follows the documented per-lane row addresses and .trans element
+//! distribution: swapping the kernel's matrix order for transposed A, or B's register order, fails
+//! (checked).
 //!
 //! Tolerances (|got − want| ≤ abs + rel·|want|, want in f64 on the same rounded inputs):
 //! * f32 out (`gemm_f32`, `*_out_f32`): f32 accumulation of k exact-or-rounded products,
@@ -430,29 +433,34 @@ fn tensor_core_batched_broadcast() {
 
 #[test]
 fn tensor_core_cp_async_path() {
-    // Aligned views: a row-major A and a column-major B (both k-contiguous) are staged with cp.async;
-    // K = 70 and 5 end inside a 16-byte chunk (zero-filled by the copy's src-size), rows past m and
-    // n are zero-filled whole. Then each operand alone on the async path, the other strided.
+    // Aligned views, so every operand whose staged index has unit stride is copied with cp.async:
+    // A row-major (As[m][k]) or transposed (At[k][m], fragments by ldmatrix.trans), B column-major
+    // (Bs[n][k]) or row-major (Bt[k][n], ldmatrix.trans): all four layout pairs. K = 70 and 5 end
+    // inside a 16-byte chunk (zero-filled by the copy's src-size), m = 37 and n = 45 inside one
+    // (the transposed layouts copy along m and n), rows past m, n, k are zero-filled whole.
     for (i, kind) in TC_KINDS.into_iter().enumerate() {
         let s = 1100 + 10 * i as u64;
-        check(kind, Case::new(37, 45, 70).trans(false, true, false).aligned(), s);
-        check(kind, Case::new(19, 13, 5).trans(false, true, true).aligned().scaled(1.5, -1.0), s + 1);
-        check(kind, Case::new(150, 140, 40).trans(false, true, false).aligned(), s + 2);
-        check(kind, Case::new(33, 20, 24).aligned().batched(3, false, true, false), s + 3); // A async
+        for t in 0..4 {
+            let (at, bt) = (t & 1 != 0, t & 2 != 0);
+            check(kind, Case::new(37, 45, 70).trans(at, bt, t == 3).aligned(), s + t as u64);
+            check(
+                kind,
+                Case::new(19, 13, 5).trans(at, bt, t == 0).aligned().scaled(1.5, -1.0),
+                s + 4 + t as u64,
+            );
+        }
+        check(kind, Case::new(150, 140, 40).trans(false, true, false).aligned(), s + 8);
+        check(kind, Case::new(130, 136, 24).trans(true, false, false).aligned(), s + 9);
+        // Batched, broadcast operands, shared C (batch strides multiples of 8 or 0).
+        check(kind, Case::new(33, 20, 24).aligned().batched(3, false, true, false), s + 10);
         check(
             kind,
             Case::new(33, 20, 24).trans(true, true, false).aligned().batched(2, true, false, false),
-            s + 4,
-        ); // B async
-        check(
-            kind,
-            Case::new(40, 24, 72)
-                .trans(false, true, false)
-                .aligned()
-                .batched(3, true, false, true)
-                .scaled(1.0, 1.0),
-            s + 5,
+            s + 11,
         );
+        let shared_c =
+            Case::new(40, 24, 72).trans(false, true, false).aligned().batched(3, true, false, true);
+        check(kind, shared_c.scaled(1.0, 1.0), s + 12);
     }
 }
 

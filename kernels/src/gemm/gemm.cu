@@ -19,10 +19,10 @@
 // Both families stage A and B tiles in shared memory, zero-fill every element outside m, n or k (so
 // partial tiles on every edge are exact), and mask the C writes. The SIMT kernels prefetch the next
 // k-tile into registers while the current one is multiplied. The tensor-core kernels double-buffer
-// shared memory (2 stages, 40 KB) and pick a loader per operand, block-uniformly: 16-byte cp.async
-// straight into the next stage when the operand is k-contiguous with 16-byte aligned rows (row-major
-// A, column-major B, e.g. x·Wᵀ), otherwise the strided loader through registers (any strides, stored
-// into the next stage after the math); one __syncthreads per k-tile.
+// shared memory (2 stages, 40 KB, one __syncthreads per k-tile) and stage each operand with its
+// unit-stride index contiguous (As[m][k] or At[k][m], Bs[n][k] or Bt[k][n]; the transposed layouts
+// feed the mma through ldmatrix.trans), filled by 16-byte cp.async when the rows are 16-byte aligned,
+// otherwise by the strided loader through registers (any strides, stored after the math).
 #include "common.cuh"
 #include "cp_async.cuh"
 #include "mma.cuh"
@@ -220,46 +220,55 @@ namespace tc {
 constexpr int BM = 128, BN = 128, BK = 32, THREADS = 256;
 constexpr int WARPS_M = 2, WARPS_N = 4, WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile 64×32
 constexpr int MI = WM / 16, NI = WN / 8;                                        // 4×4 mma tiles
-// Shared tiles are As[m][k] and Bs[n][k] (k contiguous, the "row"/"col" operand order of mma), each
-// row padded from 32 to 40 halves (80 bytes = 20 banks). A fragment load has lane (g, t) read the 32-bit
-// word at row g, word t: banks (20g + t) mod 32 for g = 0..7, t = 0..3 are all 32 distinct, so every
-// fragment load is conflict-free (without padding, rows 64 bytes apart would give 4-way conflicts).
-// Rows stay 16-byte aligned (80 = 5·16) for vectorised stores or ldmatrix later.
-constexpr int PAD = 8, LD = BK + PAD;
+// Shared tiles keep the operand's contiguous index contiguous, so that 16-byte copies can fill them:
+//  * k-major "MK" (A row-major / B column-major, the mma's native "row"/"col" order): As[m][k],
+//    Bs[n][k], rows padded from 32 to 40 halves (80 bytes = 20 banks). A fragment register is one
+//    32-bit word (two consecutive k); lane (g, t) reads word t of row g: banks (20g + t) mod 32 over
+//    g = 0..7, t = 0..3 are 32 distinct banks, conflict-free (unpadded 64-byte rows: 4-way).
+//  * "KM" (A m-contiguous, i.e. a transposed view; B n-contiguous, i.e. row-major): At[k][m],
+//    Bt[k][n], rows padded from 128 to 136 halves (68 words). A fragment register packs two 16-bit
+//    loads, rows 2t and 2t+1 at column g: words (68·2t + g/2) mod 32 = (8t + g/2) mod 32 are 16
+//    distinct words, lane pairs (g even/odd) sharing one (a broadcast): conflict-free (unpadded:
+//    4-way).
+// Row starts stay 16-byte aligned (80 = 5·16, 272 = 17·16) for cp.async.
+constexpr int LD = BK + 8;    // MK row length
+constexpr int LDT = BM + 8;   // KM row length (BM == BN)
+static_assert(BM == BN, "KM row length shared by A and B");
 constexpr int A_PER = BM * BK / THREADS;  // 16 halves of A per thread per k-tile (strided loader)
 constexpr int B_PER = BK * BN / THREADS;  // 16 of B
-constexpr int STAGE = (BM + BN) * LD;     // one stage: As then Bs (20 KB); two stages = 40 KB
+constexpr int REGION = BM * LD > BK * LDT ? BM * LD : BK * LDT;  // one operand tile, either layout
+constexpr int STAGE = 2 * REGION;  // A then B (20 KB); two stages = 40 KB of static shared memory
 }  // namespace tc
 
-// Stages a ROWS × BK tile of a k-contiguous operand (element (row, k) at base[row·rs + k], rows 16-byte
-// aligned) with 16-byte cp.async copies: 4 chunks of 8 halves per row, 2 chunks per thread, 4
-// consecutive threads per row (64 contiguous bytes). Chunks past K are partially or fully zero-filled
-// by the copy's src-size operand, rows past `rows` fully.
-template <class S, int ROWS>
-__device__ __forceinline__ void mt_tile_async(uint16_t* sm, const S* base, int tid, int64_t row0, int64_t rows,
-                                              int64_t rs, int64_t kbase, int64_t K) {
-  using namespace tc;
-  constexpr int CPR = BK / 8;
-  constexpr int CH = ROWS * CPR / THREADS;
-  static_assert(ROWS * CPR % THREADS == 0, "tile shape");
+// Stages an OUTER × INNER tile of an operand whose INNER index is contiguous (element (o, i) at
+// base[o·o_stride + i], every row 16-byte aligned) with 16-byte cp.async copies of 8 halves into
+// sm[r·LDS + c]: INNER/8 chunks per row, 2 per thread, consecutive threads along a row. Chunks past
+// i_lim are partially or fully zero-filled by the copy's src-size operand, rows past o_lim fully.
+template <class S, int OUTER, int INNER, int LDS>
+__device__ __forceinline__ void mt_tile_async(uint16_t* sm, const S* base, int tid, int64_t o0, int64_t o_lim,
+                                              int64_t o_stride, int64_t i0, int64_t i_lim) {
+  using tc::THREADS;
+  constexpr int CPR = INNER / 8;
+  constexpr int CH = OUTER * CPR / THREADS;
+  static_assert(OUTER * CPR % THREADS == 0, "tile shape");
   MT_UNROLL
   for (int c = 0; c < CH; ++c) {
     const int e = tid + THREADS * c;
-    const int r = e / CPR, kc = (e % CPR) * 8;
-    const int64_t row = row0 + r, k = kbase + kc;
-    int64_t n = row < rows ? K - k : 0;
+    const int r = e / CPR, ic = (e % CPR) * 8;
+    const int64_t o = o0 + r, i = i0 + ic;
+    int64_t n = o < o_lim ? i_lim - i : 0;
     n = n < 0 ? 0 : (n > 8 ? 8 : n);
-    const S* src = n > 0 ? base + (row * rs + k) : base;  // a valid, aligned address when nothing is read
-    mt_cp_async_16(sm + r * LD + kc, src, static_cast<unsigned>(n * 2));
+    const S* src = n > 0 ? base + (o * o_stride + i) : base;  // a valid, aligned address when nothing is read
+    mt_cp_async_16(sm + r * LDS + ic, src, static_cast<unsigned>(n * 2));
   }
 }
 
-// True when an operand's tiles can be staged with cp.async: k-contiguous, and every row (of every
-// batch member) starts on a 16-byte boundary.
+// True when an operand's tiles can be staged with cp.async: its contiguous index has stride 1, and
+// every row (of every batch member) starts on a 16-byte boundary.
 template <class S>
-__device__ __forceinline__ bool mt_async_ok(const S* base, int64_t off, int64_t k_stride, int64_t row_stride,
+__device__ __forceinline__ bool mt_async_ok(const S* base, int64_t off, int64_t unit_stride, int64_t row_stride,
                                             int64_t batch_stride) {
-  return k_stride == 1 && row_stride % 8 == 0 && batch_stride % 8 == 0 && off % 8 == 0 &&
+  return unit_stride == 1 && row_stride % 8 == 0 && batch_stride % 8 == 0 && off % 8 == 0 &&
          (reinterpret_cast<uintptr_t>(base) & 15u) == 0;
 }
 
@@ -271,11 +280,51 @@ __device__ __forceinline__ void mt_mma_16816(float d[4], const uint32_t a[4], co
     mt_mma_m16n8k16_f16(d, a, b, c);
 }
 
-template <class S, class O, bool BF>
-__device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __restrict__ B, O* C, const GemmArgs& p) {
+// One operand's staging: layout (KM or MK), loader (cp.async or strided), and the strided map.
+struct MtOperand {
+  bool async;
+  MtTileMap map;
+};
+
+// Issues the loads of k-tile `kb` of A into `sm` (A region of a stage): cp.async now, or strided loads
+// into `reg` (stored by mt_stage_store after the math).
+template <class S, bool KM>
+__device__ __forceinline__ void mt_stage_a(uint16_t* sm, uint32_t (&reg)[tc::A_PER / 2], const S* Ab,
+                                           const MtOperand& op, const GemmArgs& p, int tid, int64_t m0,
+                                           int64_t kb) {
   using namespace tc;
-  // Two stages (double buffer) of both tiles, 40 KB: within the 48 KB of static shared memory.
-  __align__(16) __shared__ uint16_t smem[2 * STAGE];
+  if (op.async) {
+    if (KM)
+      mt_tile_async<S, BK, BM, LDT>(sm, Ab, tid, kb, p.k, p.a_cs, m0, p.m);
+    else
+      mt_tile_async<S, BM, BK, LD>(sm, Ab, tid, m0, p.m, p.a_rs, kb, p.k);
+  } else {
+    mt_tile_load16<S, A_PER>(reg, Ab, op.map, m0, p.m, kb, p.k, p.a_cs);
+  }
+}
+template <class S, bool KN>
+__device__ __forceinline__ void mt_stage_b(uint16_t* sm, uint32_t (&reg)[tc::B_PER / 2], const S* Bb,
+                                           const MtOperand& op, const GemmArgs& p, int tid, int64_t n0,
+                                           int64_t kb) {
+  using namespace tc;
+  if (op.async) {
+    if (KN)
+      mt_tile_async<S, BK, BN, LDT>(sm, Bb, tid, kb, p.k, p.b_rs, n0, p.n);
+    else
+      mt_tile_async<S, BN, BK, LD>(sm, Bb, tid, n0, p.n, p.b_cs, kb, p.k);
+  } else {
+    mt_tile_load16<S, B_PER>(reg, Bb, op.map, n0, p.n, kb, p.k, p.b_rs);
+  }
+}
+
+// The tensor-core GEMM for one staging layout of each operand: A_KM (At[k][m]) or As[m][k], B_KN
+// (Bt[k][n]) or Bs[n][k]. `smem` holds two stages of STAGE halves. Not inlined, with the arguments by
+// value: inlining all four layouts into one kernel made ptxas spill ~450 bytes at 255 registers;
+// as four calls it allocates each separately (≈ 220 registers, no spills, no stack frame).
+template <class S, class O, bool BF, bool A_KM, bool B_KN>
+__device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __restrict__ B, O* C,
+                                          const GemmArgs p, uint16_t* smem) {
+  using namespace tc;
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
   const int wm = warp / WARPS_N, wn = warp % WARPS_N;
@@ -283,14 +332,14 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
   const int64_t M = p.m, N = p.n, K = p.k;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
   const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
-  // Per operand, block-uniform: cp.async straight into shared memory (k-contiguous, aligned rows), or
-  // the strided loader through registers (any strides; coalesced along the unit-stride index).
-  const bool a_async = mt_async_ok(A, p.a_off, p.a_cs, p.a_rs, p.a_bs);
-  const bool b_async = mt_async_ok(B, p.b_off, p.b_rs, p.b_cs, p.b_bs);
-  const bool a_kfast = mt_second_index_fast(p.a_rs, p.a_cs);
-  const bool b_kfast = !mt_second_index_fast(p.b_rs, p.b_cs);
-  const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, LD, 1);  // As[m][k]
-  const MtTileMap bm = mt_tile_map<BN, BK, THREADS>(tid, b_kfast, n0, p.b_cs, p.b_rs, LD, 1);  // Bs[n][k]
+  // Per operand, block-uniform: cp.async straight into shared memory (unit stride along the staged
+  // layout's contiguous index, aligned rows), or the strided loader through registers (any strides;
+  // its thread→element map walks the unit-stride index, so global loads are coalesced).
+  MtOperand oa, ob;
+  oa.async = A_KM ? mt_async_ok(A, p.a_off, p.a_rs, p.a_cs, p.a_bs) : mt_async_ok(A, p.a_off, p.a_cs, p.a_rs, p.a_bs);
+  ob.async = B_KN ? mt_async_ok(B, p.b_off, p.b_cs, p.b_rs, p.b_bs) : mt_async_ok(B, p.b_off, p.b_rs, p.b_cs, p.b_bs);
+  oa.map = mt_tile_map<BM, BK, THREADS>(tid, !A_KM, m0, p.a_rs, p.a_cs, A_KM ? 1 : LD, A_KM ? LDT : 1);
+  ob.map = mt_tile_map<BN, BK, THREADS>(tid, !B_KN, n0, p.b_cs, p.b_rs, B_KN ? 1 : LD, B_KN ? LDT : 1);
   const int64_t ktiles = (K + BK - 1) / BK;
   // Warp-uniform: which of this warp's 16-row / 8-column mma tiles intersect the matrix at all.
   const int64_t wrow0 = m0 + wm * WM, wcol0 = n0 + wn * WN;
@@ -307,40 +356,24 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
         for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
     uint32_t ra[A_PER / 2], rb[B_PER / 2];
     __syncthreads();  // the previous batch member is done with both stages
-    // Prologue: k-tile 0 into stage 0.
-    if (ktiles > 0) {
-      if (a_async)
-        mt_tile_async<S, BM>(smem, Ab, tid, m0, M, p.a_rs, 0, K);
-      else {
-        mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, 0, K, p.a_cs);
-        mt_tile_store16<A_PER>(ra, smem, am);
-      }
-      if (b_async)
-        mt_tile_async<S, BN>(smem + BM * LD, Bb, tid, n0, N, p.b_cs, 0, K);
-      else {
-        mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, 0, K, p.b_rs);
-        mt_tile_store16<B_PER>(rb, smem + BM * LD, bm);
-      }
+    if (ktiles > 0) {  // prologue: k-tile 0 into stage 0
+      mt_stage_a<S, A_KM>(smem, ra, Ab, oa, p, tid, m0, 0);
+      mt_stage_b<S, B_KN>(smem + REGION, rb, Bb, ob, p, tid, n0, 0);
       mt_cp_async_commit();
+      if (!oa.async) mt_tile_store16<A_PER>(ra, smem, oa.map);
+      if (!ob.async) mt_tile_store16<B_PER>(rb, smem + REGION, ob.map);
     }
     for (int64_t kt = 0; kt < ktiles; ++kt) {
-      uint16_t* As = smem + (kt & 1) * STAGE;
-      uint16_t* Bs = As + BM * LD;
+      const uint16_t* As = smem + (kt & 1) * STAGE;
+      const uint16_t* Bs = As + REGION;
       uint16_t* An = smem + ((kt + 1) & 1) * STAGE;  // the other stage, for k-tile kt+1
-      uint16_t* Bn = An + BM * LD;
+      uint16_t* Bn = An + REGION;
       mt_cp_async_wait_all();  // this thread's copies of tile kt have landed ...
       __syncthreads();         // ... everyone's, and everyone is done computing on the other stage
       const bool more = kt + 1 < ktiles;
-      if (more) {  // issue tile kt+1: async copies now; strided loads into registers, stored after the math
-        const int64_t kb = (kt + 1) * BK;
-        if (a_async)
-          mt_tile_async<S, BM>(An, Ab, tid, m0, M, p.a_rs, kb, K);
-        else
-          mt_tile_load16<S, A_PER>(ra, Ab, am, m0, M, kb, K, p.a_cs);
-        if (b_async)
-          mt_tile_async<S, BN>(Bn, Bb, tid, n0, N, p.b_cs, kb, K);
-        else
-          mt_tile_load16<S, B_PER>(rb, Bb, bm, n0, N, kb, K, p.b_rs);
+      if (more) {  // tile kt+1: async copies in flight during the math; strided loads held in registers
+        mt_stage_a<S, A_KM>(An, ra, Ab, oa, p, tid, m0, (kt + 1) * BK);
+        mt_stage_b<S, B_KN>(Bn, rb, Bb, ob, p, tid, n0, (kt + 1) * BK);
         mt_cp_async_commit();
       }
       MT_UNROLL
@@ -349,17 +382,40 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
         uint32_t af[MI][4], bfr[NI][2];
         MT_UNROLL
         for (int i = 0; i < MI; ++i) {
-          const uint16_t* r0 = &As[(wm * WM + i * 16 + g) * LD + ks + 2 * t];
-          af[i][0] = mt_ld_pair_u16(r0);               // a0,a1: row g,   cols 2t, 2t+1
-          af[i][1] = mt_ld_pair_u16(r0 + 8 * LD);      // a2,a3: row g+8, cols 2t, 2t+1
-          af[i][2] = mt_ld_pair_u16(r0 + 8);           // a4,a5: row g,   cols 2t+8, 2t+9
-          af[i][3] = mt_ld_pair_u16(r0 + 8 * LD + 8);  // a6,a7: row g+8, cols 2t+8, 2t+9
+          const int r = wm * WM + i * 16 + g;  // tile row of a0,a1,a4,a5 (a2,a3,a6,a7: r + 8)
+          const int c = ks + 2 * t;            // tile column (k) of a0,a2 (a4,a6: c + 8)
+          if (A_KM) {
+            // At[k][m] through ldmatrix.trans: matrix j covers k rows ks + 0..7 (+8 for j = 2, 3) and m
+            // columns r - g + 0..7 (+8 for j = 1, 3), giving {a0,a1}, {a2,a3}, {a4,a5}, {a6,a7}.
+            const int mat = lane >> 3;
+            const uint16_t* row = As + (ks + (lane & 7) + ((mat & 2) ? 8 : 0)) * LDT + (r - g) + ((mat & 1) ? 8 : 0);
+            mt_ldmatrix_x4_trans(af[i], row);
+          } else {  // As[m][k]: each register is one 32-bit word
+            const uint16_t* q = As + r * LD + c;
+            af[i][0] = mt_ld_pair_u16(q);               // a0,a1: (r, c), (r, c+1)
+            af[i][1] = mt_ld_pair_u16(q + 8 * LD);      // a2,a3: (r+8, c), (r+8, c+1)
+            af[i][2] = mt_ld_pair_u16(q + 8);           // a4,a5: (r, c+8), (r, c+9)
+            af[i][3] = mt_ld_pair_u16(q + 8 * LD + 8);  // a6,a7: (r+8, c+8), (r+8, c+9)
+          }
         }
-        MT_UNROLL
-        for (int j = 0; j < NI; ++j) {
-          const uint16_t* c0 = &Bs[(wn * WN + j * 8 + g) * LD + ks + 2 * t];
-          bfr[j][0] = mt_ld_pair_u16(c0);      // b0,b1: k 2t, 2t+1,  n g
-          bfr[j][1] = mt_ld_pair_u16(c0 + 8);  // b2,b3: k 2t+8, 2t+9, n g
+        if (B_KN) {
+          // Bt[k][n] through ldmatrix.trans, two n8 tiles per call: matrix j covers k rows ks + 0..7
+          // (+8 for j = 1, 3) and n columns of tile j (j = 0, 1) or j + 1 (j = 2, 3).
+          MT_UNROLL
+          for (int j = 0; j < NI; j += 2) {
+            const int mat = lane >> 3;
+            const uint16_t* row = Bs + (ks + (lane & 7) + ((mat & 1) ? 8 : 0)) * LDT + wn * WN + j * 8 + ((mat & 2) ? 8 : 0);
+            uint32_t r4[4];
+            mt_ldmatrix_x4_trans(r4, row);
+            bfr[j][0] = r4[0], bfr[j][1] = r4[1], bfr[j + 1][0] = r4[2], bfr[j + 1][1] = r4[3];
+          }
+        } else {  // Bs[n][k]: each register is one 32-bit word
+          MT_UNROLL
+          for (int j = 0; j < NI; ++j) {
+            const uint16_t* q = Bs + (wn * WN + j * 8 + g) * LD + ks + 2 * t;
+            bfr[j][0] = mt_ld_pair_u16(q);      // b0,b1: k 2t, 2t+1 of column g
+            bfr[j][1] = mt_ld_pair_u16(q + 8);  // b2,b3: k 2t+8, 2t+9
+          }
         }
         MT_UNROLL
         for (int i = 0; i < MI; ++i) {
@@ -372,8 +428,8 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
         }
       }
       if (more) {
-        if (!a_async) mt_tile_store16<A_PER>(ra, An, am);
-        if (!b_async) mt_tile_store16<B_PER>(rb, Bn, bm);
+        if (!oa.async) mt_tile_store16<A_PER>(ra, An, oa.map);
+        if (!ob.async) mt_tile_store16<B_PER>(rb, Bn, ob.map);
       }
     }
     // Epilogue: lane (g, t) holds D rows g and g+8, columns 2t and 2t+1 of each mma tile. Row
@@ -402,6 +458,26 @@ __device__ __forceinline__ void gemm_tc(const S* __restrict__ A, const S* __rest
       }
   }
 }
+
+template <class S, class O, bool BF>
+__device__ __forceinline__ void gemm_tc(const S* A, const S* B, O* C, const GemmArgs& p) {
+  __align__(16) __shared__ uint16_t smem[2 * tc::STAGE];
+  // Stage each operand with its unit-stride (or smaller-stride) index contiguous in shared memory.
+  const bool a_km = !mt_second_index_fast(p.a_rs, p.a_cs);  // A's m index is the contiguous one
+  const bool b_kn = mt_second_index_fast(p.b_rs, p.b_cs);   // B's n index is the contiguous one
+  if (a_km) {
+    if (b_kn)
+      gemm_tc_body<S, O, BF, true, true>(A, B, C, p, smem);
+    else
+      gemm_tc_body<S, O, BF, true, false>(A, B, C, p, smem);
+  } else {
+    if (b_kn)
+      gemm_tc_body<S, O, BF, false, true>(A, B, C, p, smem);
+    else
+      gemm_tc_body<S, O, BF, false, false>(A, B, C, p, smem);
+  }
+}
+
 
 #define MT_GEMM_SIMT(name, T)                                                                         \
   extern "C" __global__ void __launch_bounds__(simt::THREADS) name(const T* a, const T* b, T* c, GemmArgs p) { \
