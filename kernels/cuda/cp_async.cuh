@@ -12,7 +12,7 @@ namespace mt_cp_async_detail {
 struct Pending {
   void* dst;
   const void* src;
-  unsigned src_bytes;
+  unsigned size, src_bytes;
 };
 inline thread_local std::vector<Pending> queue;
 }  // namespace mt_cp_async_detail
@@ -30,7 +30,24 @@ __device__ __forceinline__ void mt_cp_async_16(void* dst, const void* src, unsig
   if ((reinterpret_cast<uintptr_t>(dst) & 15u) || (reinterpret_cast<uintptr_t>(src) & 15u))
     emu::trap("cp.async: misaligned 16-byte copy");
   if (src_bytes > 16) emu::trap("cp.async: src_bytes > 16");
-  mt_cp_async_detail::queue.push_back({dst, src, src_bytes});
+  mt_cp_async_detail::queue.push_back({dst, src, 16, src_bytes});
+#endif
+}
+
+// The same for one 4- or 8-byte element (N = 4 or 8; both addresses N-byte aligned), through L1 (.ca):
+// src_bytes is N (copy) or 0 (zero-fill the destination without reading src).
+template <int N>
+__device__ __forceinline__ void mt_cp_async_small(void* dst, const void* src, unsigned src_bytes) {
+  static_assert(N == 4 || N == 8, "cp.async.ca copies 4, 8 or 16 bytes");
+#ifdef __CUDACC__
+  const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(saddr), "l"(src), "n"(N), "r"(src_bytes)
+               : "memory");
+#else
+  if ((reinterpret_cast<uintptr_t>(dst) % N) || (reinterpret_cast<uintptr_t>(src) % N))
+    emu::trap("cp.async: misaligned copy");
+  if (src_bytes > static_cast<unsigned>(N)) emu::trap("cp.async: src_bytes > size");
+  mt_cp_async_detail::queue.push_back({dst, src, static_cast<unsigned>(N), src_bytes});
 #endif
 }
 
@@ -49,7 +66,7 @@ __device__ __forceinline__ void mt_cp_async_wait_all() {
 #else
   for (const auto& p : mt_cp_async_detail::queue) {
     std::memcpy(p.dst, p.src, p.src_bytes);
-    std::memset(static_cast<unsigned char*>(p.dst) + p.src_bytes, 0, 16 - p.src_bytes);
+    std::memset(static_cast<unsigned char*>(p.dst) + p.src_bytes, 0, p.size - p.src_bytes);
   }
   mt_cp_async_detail::queue.clear();
 #endif

@@ -12,8 +12,8 @@
 //!
 //! | kernel | a, b | c | accumulation | launch |
 //! |---|---|---|---|---|
-//! | `gemm_f32` | `*const f32` | `*mut f32` | f32 FMA | [`launch_dims_simt`] |
-//! | `gemm_f64` | `*const f64` | `*mut f64` | f64 FMA | [`launch_dims_simt`] |
+//! | `gemm_f32` | `*const f32` | `*mut f32` | f32 FMA | [`launch_dims_f32`] |
+//! | `gemm_f64` | `*const f64` | `*mut f64` | f64 FMA | [`launch_dims_f64`] |
 //! | `gemm_bf16` | `*const u16` (bf16 bits) | `*mut u16` (bf16, rounded once) | f32, tensor cores | [`launch_dims_tc`] |
 //! | `gemm_f16` | `*const u16` (f16 bits) | `*mut u16` (f16, rounded once) | f32, tensor cores | [`launch_dims_tc`] |
 //! | `gemm_bf16_out_f32` | `*const u16` (bf16 bits) | `*mut f32` | f32, tensor cores | [`launch_dims_tc`] |
@@ -33,8 +33,8 @@
 //! * The C matrices of distinct batch members are either pairwise disjoint or all the same matrix
 //!   (`c_bs == 0`); in the latter case the launch dims put the whole batch in `grid.z == 1` and every
 //!   block applies the members to its tile in order, exactly like the CPU.
-//! * `m == 0`, `n == 0` or `batch == 0`: nothing to launch ([`launch_dims_simt`] returns `None`).
-//! * No dynamic shared memory (the tiles are static `__shared__`: 8.3 KB f32, 16.6 KB f64, 40 KB
+//! * `m == 0`, `n == 0` or `batch == 0`: nothing to launch (the `launch_dims_*` return `None`).
+//! * No dynamic shared memory (the tiles are static `__shared__`: 16.5 KB f32, 33 KB f64, 40 KB
 //!   for the tensor-core kernels), block size is fixed by the kernel (256 threads, 1-d).
 //! * Buffers should be 16-byte aligned (cudarc allocations are) so that k-contiguous 16-bit
 //!   operands take the `cp.async` path; the kernels check alignment and fall back otherwise.
@@ -65,13 +65,17 @@
 //!   fragments use 32-bit `ld.shared` rather than `ldmatrix` (same bandwidth, more instructions),
 //!   (4) the epilogue writes 8 consecutive columns per quad (staging C through shared memory would
 //!   give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100 peak needs.
-//! * `gemm_f32`/`gemm_f64` (128 / 166-168 registers, no spills): block tile 64×64×16, 256
-//!   threads, 4×4 micro-tile per thread (rows `ty+16i`, columns `tx+16j`, so a warp's C writes are 16 consecutive columns and its shared
-//!   reads are broadcast/conflict-free); shared rows padded by one element so stores from a
-//!   k-contiguous operand are at most 2-way conflicted. 8 shared loads per 16 FMA, so it is expected
-//!   (unmeasured) to be bound by shared-memory bandwidth well below the FP32 peak; an 8×8 micro-tile on a 128×128 block
-//!   (16 loads per 64 FMA) with float4 shared reads is the next step. For f32 on tensor cores
-//!   (TF32) a separate kernel would be needed; these keep exact f32 FMA semantics.
+//! * `gemm_f32`: block tile 128×128×8, 256 threads, 8×8 micro-tile per thread (16 shared loads,
+//!   as four 16-byte vectors, per 64 FMA); `gemm_f64`: 64×64×16 with 4×4 (two 16-byte vectors per
+//!   16 FMA). Thread (tx, ty) owns rows `4ty..4ty+3` and `64+4ty..` (f32), so a warp's shared reads
+//!   are 2 broadcast A vectors and 16 consecutive B vectors (conflict-free) and its C writes cover
+//!   64 consecutive columns. Tiles are double-buffered in shared memory and filled by one 4- or
+//!   8-byte `cp.async` per element (any strides, zero-fill outside the matrix), so the next k-tile
+//!   is in flight during the FMAs without holding registers; shared rows are padded (4 floats / 2
+//!   doubles) for 16-byte alignment and conflict-free stores from k-contiguous operands. Registers
+//!   (ptxas, CUDA 13): f32 198 (sm_80) / 185 (sm_90), f64 145 / 142, no spills: 1 block (8 warps)
+//!   per SM. `__launch_bounds__(256, 2)` would give 2 blocks per SM at 128 registers but spills
+//!   72-80 bytes; to be decided by measurement. Exact f32/f64 FMA semantics (no TF32).
 //! * Grid: `x` over m-tiles (up to 2³¹−1), `y` over n-tiles (at most 65535, so n ≤ 8.3 M for the
 //!   tensor-core kernels), `z` over the batch (capped at 65535, blocks loop over the rest).
 
@@ -79,8 +83,10 @@ use crate::cuda_abi::LaunchDims;
 
 /// Threads per block of every GEMM kernel (1-d blocks).
 pub const THREADS: u32 = 256;
-/// Block tile (m, n, k) of `gemm_f32`/`gemm_f64`.
-pub const SIMT_TILE: (usize, usize, usize) = (64, 64, 16);
+/// Block tile (m, n, k) of `gemm_f32`.
+pub const F32_TILE: (usize, usize, usize) = (128, 128, 8);
+/// Block tile (m, n, k) of `gemm_f64`.
+pub const F64_TILE: (usize, usize, usize) = (64, 64, 16);
 /// Block tile (m, n, k) of the tensor-core kernels.
 pub const TC_TILE: (usize, usize, usize) = (128, 128, 32);
 /// Largest `gridDim.y` / `gridDim.z`.
@@ -172,9 +178,14 @@ fn launch_dims(args: &GemmArgs, tile: (usize, usize, usize)) -> Option<LaunchDim
     Some(LaunchDims { grid: (gx as u32, gy as u32, gz as u32), block: (THREADS, 1, 1), shared_mem_bytes: 0 })
 }
 
-/// Launch shape of `gemm_f32`/`gemm_f64` (`None`: nothing to do).
-pub fn launch_dims_simt(args: &GemmArgs) -> Option<LaunchDims> {
-    launch_dims(args, SIMT_TILE)
+/// Launch shape of `gemm_f32` (`None`: nothing to do).
+pub fn launch_dims_f32(args: &GemmArgs) -> Option<LaunchDims> {
+    launch_dims(args, F32_TILE)
+}
+
+/// Launch shape of `gemm_f64` (`None`: nothing to do).
+pub fn launch_dims_f64(args: &GemmArgs) -> Option<LaunchDims> {
+    launch_dims(args, F64_TILE)
 }
 
 /// Launch shape of the tensor-core kernels `gemm_{bf16,f16}[_out_f32]` (`None`: nothing to do).

@@ -3,7 +3,7 @@
 //!
 //! Every case checks the whole C buffer, so elements outside the C view (row padding, gaps between
 //! batch members, the tail) must come back untouched. Sizes are chosen to be not multiples of the
-//! block tiles (64×64×16 SIMT, 128×128×32 tensor cores), with K below 16 and 32, every combination
+//! block tiles (128×128×8 f32, 64×64×16 f64, 128×128×32 tensor cores), with K below 16 and 32, every combination
 //! of transposed A, B and C, batches with broadcast operands and a broadcast (shared) C, and
 //! m, n, k = 1. At most four blocks per launch keep each emulated test within a few seconds.
 //!
@@ -193,7 +193,8 @@ fn aligned_copy<T: Copy + Default>(v: &[T]) -> (Vec<T>, usize) {
 
 fn launch_kind(kind: Kind, args: GemmArgs, a: &[f64], b: &[f64], c: &mut [f64]) {
     let dims = match kind {
-        F32 | F64 => cuda::launch_dims_simt(&args),
+        F32 => cuda::launch_dims_f32(&args),
+        F64 => cuda::launch_dims_f64(&args),
         _ => cuda::launch_dims_tc(&args),
     };
     let Some(dims) = dims else { return };
@@ -295,13 +296,15 @@ fn all_transposes(kind: Kind, m: usize, n: usize, k: usize, seed: u64) {
 fn f32_odd_sizes_every_transpose() {
     // 37×45×70: one partial block, 5 k-tiles (the last partial); all eight stride combinations.
     all_transposes(F32, 37, 45, 70, 100);
-    // Two blocks each way, k below the 16-deep k-tile.
-    all_transposes(F32, 65, 100, 9, 200);
+    // Two 128×128 blocks each way, k = 9: one full 8-deep k-tile and a 1-deep one.
+    all_transposes(F32, 150, 140, 9, 200);
 }
 
 #[test]
 fn f64_odd_sizes_transposes_and_scaling() {
     all_transposes(F64, 37, 45, 70, 300);
+    // Two 64×64 blocks each way, k below the 16-deep k-tile.
+    all_transposes(F64, 65, 100, 9, 320);
     check(F64, Case::new(70, 3, 17).trans(true, false, true).scaled(-0.75, 1.25), 310);
 }
 
@@ -469,12 +472,14 @@ fn launch_dims_cover_the_problem() {
     let a = GemmArgs::new(5, 129, 64, 7, 1.0, (0, 7, 1, 0), (0, 64, 1, 0), 0.0, (0, 64, 1, 129 * 64));
     let d = cuda::launch_dims_tc(&a).unwrap();
     assert_eq!((d.grid, d.block, d.shared_mem_bytes), ((2, 1, 5), (256, 1, 1), 0));
-    let d = cuda::launch_dims_simt(&a).unwrap();
-    assert_eq!(d.grid, (3, 1, 5));
+    assert_eq!(cuda::launch_dims_f32(&a).unwrap().grid, (2, 1, 5));
+    assert_eq!(cuda::launch_dims_f64(&a).unwrap().grid, (3, 1, 5));
     // A shared C keeps the batch inside each block.
     let shared = GemmArgs { c_bs: 0, ..a };
-    assert_eq!(cuda::launch_dims_simt(&shared).unwrap().grid.2, 1);
+    assert_eq!(cuda::launch_dims_f64(&shared).unwrap().grid.2, 1);
+    assert_eq!(cuda::launch_dims_tc(&shared).unwrap().grid.2, 1);
     // Nothing to do.
     assert!(cuda::launch_dims_tc(&GemmArgs { m: 0, ..a }).is_none());
-    assert!(cuda::launch_dims_simt(&GemmArgs { batch: 0, ..a }).is_none());
+    assert!(cuda::launch_dims_f32(&GemmArgs { batch: 0, ..a }).is_none());
+    assert!(cuda::launch_dims_f64(&GemmArgs { n: 0, ..a }).is_none());
 }

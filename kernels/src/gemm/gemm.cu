@@ -10,15 +10,16 @@
 // block applies the batch members to its tile one after another, in order, like the CPU).
 //
 // Kernels (argument lists in gemm/cuda.rs):
-//  * gemm_f32, gemm_f64: SIMT, block tile 64×64×16, 256 threads, each thread a 4×4 micro-tile (rows
-//    ty + 16i, columns tx + 16j), accumulation with fused multiply-add in the element type.
+//  * gemm_f32, gemm_f64: SIMT, 256 threads, block tile 128×128×8 with an 8×8 micro-tile per thread
+//    (f32) or 64×64×16 with 4×4 (f64), accumulation with fused multiply-add in the element type.
 //  * gemm_bf16, gemm_f16 (C in the input dtype, rounded once from f32) and gemm_bf16_out_f32,
 //    gemm_f16_out_f32 (C in f32): tensor cores through mma.sync.m16n8k16 (mma.cuh), block tile
 //    128×128×32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, warp tile 64×32 = 4×4 mma tiles, f32
 //    accumulators. alpha, beta and the epilogue are f32.
 // Both families stage A and B tiles in shared memory, zero-fill every element outside m, n or k (so
-// partial tiles on every edge are exact), and mask the C writes. The SIMT kernels prefetch the next
-// k-tile into registers while the current one is multiplied. The tensor-core kernels double-buffer
+// partial tiles on every edge are exact), and mask the C writes. The SIMT kernels double-buffer
+// shared memory, filled by one element-sized cp.async per element (any strides). The tensor-core
+// kernels double-buffer
 // shared memory (2 stages, 40 KB, one __syncthreads per k-tile) and stage each operand with its
 // unit-stride index contiguous (As[m][k] or At[k][m], Bs[n][k] or Bt[k][n]; the transposed layouts
 // feed the mma through ldmatrix.trans), filled by 16-byte cp.async when the rows are 16-byte aligned,
@@ -81,30 +82,28 @@ __device__ __forceinline__ MtTileMap mt_tile_map(int tid, bool kfast, int64_t ro
   return t;
 }
 
-__device__ __forceinline__ float mt_raw(const float* p) { return *p; }
-__device__ __forceinline__ double mt_raw(const double* p) { return *p; }
 __device__ __forceinline__ uint16_t mt_raw(const mt_bf16* p) { return p->bits; }
 __device__ __forceinline__ uint16_t mt_raw(const mt_f16* p) { return p->bits; }
 
-// Loads this thread's PER elements of k-tile `kbase` into registers, zero outside rows × K.
-template <class T, class R, int PER>
-__device__ __forceinline__ void mt_tile_load(R (&reg)[PER], const T* base, const MtTileMap& t, int64_t row0,
-                                             int64_t rows, int64_t kbase, int64_t K, int64_t k_stride) {
+// Stages this thread's PER elements of k-tile `kbase` straight into shared memory, one element-sized
+// cp.async each (any strides; elements outside rows × K are zero-filled without a read): nothing is
+// held in registers while the copies are in flight.
+template <class T, int PER>
+__device__ __forceinline__ void mt_tile_async_elems(T* smem, const T* base, const MtTileMap& t, int64_t row0,
+                                                    int64_t rows, int64_t kbase, int64_t K, int64_t k_stride) {
   const int64_t g = t.g + kbase * k_stride;
   MT_UNROLL
   for (int r = 0; r < PER; ++r) {
     const int64_t row = row0 + t.row + r * t.drow, k = kbase + t.k + r * t.dk;
-    reg[r] = (row < rows && k < K) ? mt_raw(base + (g + r * t.dg)) : R(0);
+    const bool ok = row < rows && k < K;
+    mt_cp_async_small<sizeof(T)>(smem + t.s + r * t.ds, ok ? base + (g + r * t.dg) : base,
+                                 ok ? unsigned(sizeof(T)) : 0u);
   }
 }
-template <class R, int PER>
-__device__ __forceinline__ void mt_tile_store(const R (&reg)[PER], R* smem, const MtTileMap& t) {
-  MT_UNROLL
-  for (int r = 0; r < PER; ++r) smem[t.s + r * t.ds] = reg[r];
-}
 
-// The same for 16-bit storage, two elements per 32-bit register (element 2q in the low half), which
-// halves the prefetch registers of the tensor-core kernels (they are at the 255-register limit).
+// Loads this thread's PER 16-bit elements of k-tile `kbase` into registers, two per 32-bit register
+// (element 2q in the low half), zero outside rows × K; mt_tile_store16 writes them to the staged tile.
+// The tensor-core kernels' fallback for operands that cannot use 16-byte cp.async.
 template <class S, int PER>
 __device__ __forceinline__ void mt_tile_load16(uint32_t (&reg)[PER / 2], const S* base, const MtTileMap& t,
                                                int64_t row0, int64_t rows, int64_t kbase, int64_t K,
@@ -135,31 +134,66 @@ __device__ __forceinline__ void mt_tile_store16(const uint32_t (&reg)[PER / 2], 
 // SIMT kernel (f32, f64)
 // ------------------------------------------------------------------------------------------------
 namespace simt {
-constexpr int BM = 64, BN = 64, BK = 16, THREADS = 256, TM = 4, TN = 4;
-// +1 element per shared row: tile rows are stored k-major (As[k][m], Bs[k][n]); when the global
-// operand is k-contiguous the loader's consecutive threads walk k, i.e. shared rows, and the padding
-// turns a 16-way bank conflict into at most 2-way. Reads in the inner loop are conflict-free either way
-// (a warp reads 2 distinct A addresses, broadcast, and 16 consecutive B addresses).
-constexpr int PAD = 1;
-constexpr int A_PER = BM * BK / THREADS;  // 4 loads of A per thread per k-tile
-constexpr int B_PER = BK * BN / THREADS;  // 4 of B
+constexpr int THREADS = 256;  // 16 × 16 threads, each a TM × TN micro-tile
+// Tile configurations: f32 128×128×8 with 8×8 micro-tiles (16 shared loads per 64 FMA), f64
+// 64×64×16 with 4×4 (the 8×8 f64 accumulators would not fit in registers next to the rest).
+// Thread (tx, ty) owns rows ty·TM/2 + i and BM/2 + ty·TM/2 + i (i < TM/2), columns likewise with tx
+// and TN: its TM/2 consecutive values of a shared row are one 16-byte vector load (float4 / double2),
+// a warp reads 2 distinct A vectors (broadcast) and 16 consecutive B vectors (conflict-free), and
+// its C writes cover 64 (f32) consecutive columns of a row.
+// Shared rows (As[k][m], Bs[k][n]) are padded by PAD elements: 16-byte aligned rows for the vector
+// loads, and with 4 floats of padding the loader's stores from a k-contiguous operand (8 lanes walk
+// k, 4 walk m) hit banks 4k + m, all distinct (unpadded: 8-way conflicts).
+template <class T> struct Cfg;
+template <> struct Cfg<float> {
+  static constexpr int BM = 128, BN = 128, BK = 8, TM = 8, TN = 8, PAD = 4;
+};
+template <> struct Cfg<double> {
+  static constexpr int BM = 64, BN = 64, BK = 16, TM = 4, TN = 4, PAD = 2;
+};
 }  // namespace simt
+
+// N = 16 / sizeof(T) consecutive elements of shared memory (16-byte aligned) in one vector load.
+__device__ __forceinline__ void mt_lds_vec(const float* p, float (&v)[4]) {
+#ifdef __CUDACC__
+  const float4 x = *reinterpret_cast<const float4*>(p);
+  v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+#else
+  for (int i = 0; i < 4; ++i) v[i] = p[i];
+#endif
+}
+__device__ __forceinline__ void mt_lds_vec(const double* p, double (&v)[2]) {
+#ifdef __CUDACC__
+  const double2 x = *reinterpret_cast<const double2*>(p);
+  v[0] = x.x, v[1] = x.y;
+#else
+  for (int i = 0; i < 2; ++i) v[i] = p[i];
+#endif
+}
 
 template <class T>
 __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __restrict__ B, T* C, const GemmArgs& p) {
-  using namespace simt;
-  __shared__ T As[BK][BM + PAD];
-  __shared__ T Bs[BK][BN + PAD];
+  using Cf = simt::Cfg<T>;
+  constexpr int BM = Cf::BM, BN = Cf::BN, BK = Cf::BK, TM = Cf::TM, TN = Cf::TN, PAD = Cf::PAD;
+  constexpr int THREADS = simt::THREADS, HM = TM / 2, HN = TN / 2;
+  constexpr int LDA = BM + PAD, LDB = BN + PAD;
+  constexpr int A_PER = BM * BK / THREADS, B_PER = BK * BN / THREADS;
+  static_assert((BM / TM) * (BN / TN) == THREADS, "one micro-tile per thread");
+  static_assert(HM * sizeof(T) == 16 && HN * sizeof(T) == 16, "half micro-tile rows are 16-byte vectors");
+  static_assert((LDA * sizeof(T)) % 16 == 0 && (LDB * sizeof(T)) % 16 == 0, "16-byte aligned shared rows");
+  // Two stages of both tiles; stage s holds As at smem[s·STAGE], Bs right after it.
+  constexpr int STAGE = BK * (LDA + LDB);
+  __align__(16) __shared__ T smem[2 * STAGE];
   const int tid = threadIdx.x;
-  const int tx = tid % 16, ty = tid / 16;
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);
   const int64_t M = p.m, N = p.n, K = p.k;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM, n0 = static_cast<int64_t>(blockIdx.y) * BN;
   const T alpha = static_cast<T>(p.alpha), beta = static_cast<T>(p.beta);
   const bool a_kfast = mt_second_index_fast(p.a_rs, p.a_cs);  // A(m, k): k fastest?
   const bool b_kfast = !mt_second_index_fast(p.b_rs, p.b_cs);  // B(k, n): k fastest?
-  // Shared tiles are k-major: As[k][m] at k·(BM+PAD) + m, Bs[k][n] at k·(BN+PAD) + n.
-  const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, 1, BM + PAD);
-  const MtTileMap bm = mt_tile_map<BN, BK, THREADS>(tid, b_kfast, n0, p.b_cs, p.b_rs, 1, BN + PAD);
+  // Shared tiles are k-major: As[k][m] at k·LDA + m, Bs[k][n] at k·LDB + n.
+  const MtTileMap am = mt_tile_map<BM, BK, THREADS>(tid, a_kfast, m0, p.a_rs, p.a_cs, 1, LDA);
+  const MtTileMap bm = mt_tile_map<BN, BK, THREADS>(tid, b_kfast, n0, p.b_cs, p.b_rs, 1, LDB);
   const int64_t ktiles = (K + BK - 1) / BK;
 
   for (int64_t bz = blockIdx.z; bz < p.batch; bz += gridDim.z) {
@@ -170,25 +204,38 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
     for (int i = 0; i < TM; ++i)
       MT_UNROLL
       for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
-    T ra[A_PER], rb[B_PER];
-    mt_tile_load(ra, Ab, am, m0, M, 0, K, p.a_cs);  // prefetch k-tile 0
-    mt_tile_load(rb, Bb, bm, n0, N, 0, K, p.b_rs);
+    __syncthreads();  // the previous batch member is done with both stages
+    if (ktiles > 0) {  // k-tile 0 into stage 0
+      mt_tile_async_elems<T, A_PER>(smem, Ab, am, m0, M, 0, K, p.a_cs);
+      mt_tile_async_elems<T, B_PER>(smem + BK * LDA, Bb, bm, n0, N, 0, K, p.b_rs);
+      mt_cp_async_commit();
+    }
     for (int64_t kt = 0; kt < ktiles; ++kt) {
-      __syncthreads();  // everyone is done reading the previous tile (or batch member)
-      mt_tile_store(ra, &As[0][0], am);
-      mt_tile_store(rb, &Bs[0][0], bm);
-      __syncthreads();
-      if (kt + 1 < ktiles) {  // the next tile's global loads overlap this tile's FMAs
-        mt_tile_load(ra, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
-        mt_tile_load(rb, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+      const T* As = smem + (kt & 1) * STAGE;
+      const T* Bs = As + BK * LDA;
+      mt_cp_async_wait_all();  // this thread's copies of tile kt have landed ...
+      __syncthreads();         // ... everyone's, and everyone is done with the other stage
+      if (kt + 1 < ktiles) {   // tile kt+1 in flight during this tile's FMAs
+        T* An = smem + ((kt + 1) & 1) * STAGE;
+        mt_tile_async_elems<T, A_PER>(An, Ab, am, m0, M, (kt + 1) * BK, K, p.a_cs);
+        mt_tile_async_elems<T, B_PER>(An + BK * LDA, Bb, bm, n0, N, (kt + 1) * BK, K, p.b_rs);
+        mt_cp_async_commit();
       }
       MT_UNROLL
       for (int kk = 0; kk < BK; ++kk) {
-        T a[TM], b[TN];
+        T a[TM], b[TN], v[HM > HN ? HM : HN];
+        mt_lds_vec(&As[kk * LDA + ty * HM], v);
         MT_UNROLL
-        for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + 16 * i];
+        for (int i = 0; i < HM; ++i) a[i] = v[i];
+        mt_lds_vec(&As[kk * LDA + BM / 2 + ty * HM], v);
         MT_UNROLL
-        for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + 16 * j];
+        for (int i = 0; i < HM; ++i) a[HM + i] = v[i];
+        mt_lds_vec(&Bs[kk * LDB + tx * HN], v);
+        MT_UNROLL
+        for (int j = 0; j < HN; ++j) b[j] = v[j];
+        mt_lds_vec(&Bs[kk * LDB + BN / 2 + tx * HN], v);
+        MT_UNROLL
+        for (int j = 0; j < HN; ++j) b[HN + j] = v[j];
         MT_UNROLL
         for (int i = 0; i < TM; ++i)
           MT_UNROLL
@@ -198,16 +245,17 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
     T* Cb = C + p.c_off + bz * p.c_bs;
     MT_UNROLL
     for (int i = 0; i < TM; ++i) {
-      const int64_t row = m0 + ty + 16 * i;
+      const int64_t row = m0 + (i < HM ? ty * HM + i : BM / 2 + ty * HM + (i - HM));
       if (row >= M) continue;
+      T* Crow = Cb + row * p.c_rs;
       MT_UNROLL
       for (int j = 0; j < TN; ++j) {
-        const int64_t col = n0 + tx + 16 * j;
+        const int64_t col = n0 + (j < HN ? tx * HN + j : BN / 2 + tx * HN + (j - HN));
         if (col >= N) continue;
-        const int64_t idx = row * p.c_rs + col * p.c_cs;
+        const int64_t idx = col * p.c_cs;
         T v = K > 0 ? alpha * acc[i][j] : T(0);
-        if (beta != T(0)) v += beta * Cb[idx];
-        Cb[idx] = v;
+        if (beta != T(0)) v += beta * Crow[idx];
+        Crow[idx] = v;
       }
     }
   }
