@@ -47,8 +47,8 @@
 //!   staged in shared memory with its unit-stride index contiguous, so one kernel body per layout
 //!   pair (picked block-uniformly at launch from the strides):
 //!   - k-contiguous A (row-major) / B (column-major, e.g. `x·Wᵀ`): As[m][k] / Bs[n][k], rows padded
-//!     32 → 40 halves, fragments by 32-bit `ld.shared` (lane (g,t) reads word t of row g: 32
-//!     distinct banks);
+//!     32 → 40 halves, fragments by `ldmatrix.x4` (8 rows 80 bytes apart hit 32 distinct
+//!     banks);
 //!   - m-contiguous A (`Aᵀ` views, e.g. `dYᵀ·X`) / n-contiguous B (row-major, e.g. `dY·W`):
 //!     At[k][m] / Bt[k][n], rows padded 128 → 136 halves, fragments by `ldmatrix.x4.trans` (8 rows
 //!     272 bytes apart hit 32 distinct banks).
@@ -57,13 +57,12 @@
 //!   16-byte `cp.async` (zero-filling past the edges) when the operand's rows are 16-byte aligned
 //!   (offset, leading and batch strides multiples of 8 elements, base 16-byte aligned), otherwise
 //!   by the strided loader: 2-byte loads, coalesced along the unit-stride index, held in registers
-//!   and stored after the math. One `__syncthreads` per k-tile. Registers (ptxas, CUDA 13): 222
-//!   on sm_80, 215 on sm_90, no spills (each layout body is a separate non-inlined function: inlined
+//!   and stored after the math. One `__syncthreads` per k-tile. Per k16 step a warp issues 6
+//!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 225 on sm_80, 216 on sm_90, no spills (each layout body is a separate non-inlined function: inlined
 //!   together they spilled ~450 bytes); 1 block (8 warps) per SM. Known gaps to cuBLAS: (1) only 2
 //!   stages (3-4 need > 48 KB of dynamic shared memory, i.e. `cuFuncSetAttribute` in the runtime),
-//!   (2) the fallback for unaligned or doubly-strided operands uses 2-byte loads, (3) k-major
-//!   fragments use 32-bit `ld.shared` rather than `ldmatrix` (same bandwidth, more instructions),
-//!   (4) the epilogue writes 8 consecutive columns per quad (staging C through shared memory would
+//!   (2) the fallback for unaligned or doubly-strided operands uses 2-byte loads, (3) no swizzle:
+//!   padding costs 20 % / 6 % extra shared memory, (4) the epilogue writes 8 consecutive columns per quad (staging C through shared memory would
 //!   give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100 peak needs.
 //! * `gemm_f32`: block tile 128×128×8, 256 threads, 8×8 micro-tile per thread (16 shared loads,
 //!   as four 16-byte vectors, per 64 FMA); `gemm_f64`: 64×64×16 with 4×4 (two 16-byte vectors per

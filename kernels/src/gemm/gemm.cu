@@ -268,17 +268,17 @@ namespace tc {
 constexpr int BM = 128, BN = 128, BK = 32, THREADS = 256;
 constexpr int WARPS_M = 2, WARPS_N = 4, WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile 64×32
 constexpr int MI = WM / 16, NI = WN / 8;                                        // 4×4 mma tiles
-// Shared tiles keep the operand's contiguous index contiguous, so that 16-byte copies can fill them:
+// Shared tiles keep the operand's contiguous index contiguous, so that 16-byte copies can fill them,
+// and every fragment comes from one ldmatrix.x4 (four 8×8 matrices, each phase reading 8 rows of 16
+// bytes):
 //  * k-major "MK" (A row-major / B column-major, the mma's native "row"/"col" order): As[m][k],
-//    Bs[n][k], rows padded from 32 to 40 halves (80 bytes = 20 banks). A fragment register is one
-//    32-bit word (two consecutive k); lane (g, t) reads word t of row g: banks (20g + t) mod 32 over
-//    g = 0..7, t = 0..3 are 32 distinct banks, conflict-free (unpadded 64-byte rows: 4-way).
+//    Bs[n][k], rows padded from 32 to 40 halves (80 bytes = 20 banks); plain ldmatrix. 8 rows 20 words
+//    apart start at banks 0, 20, 8, 28, 16, 4, 24, 12 and cover all 32 banks: conflict-free
+//    (unpadded 64-byte rows: 4-way conflicts).
 //  * "KM" (A m-contiguous, i.e. a transposed view; B n-contiguous, i.e. row-major): At[k][m],
-//    Bt[k][n], rows padded from 128 to 136 halves (68 words). A fragment register packs two 16-bit
-//    loads, rows 2t and 2t+1 at column g: words (68·2t + g/2) mod 32 = (8t + g/2) mod 32 are 16
-//    distinct words, lane pairs (g even/odd) sharing one (a broadcast): conflict-free (unpadded:
-//    4-way).
-// Row starts stay 16-byte aligned (80 = 5·16, 272 = 17·16) for cp.async.
+//    Bt[k][n], rows padded from 128 to 136 halves (68 words); ldmatrix.trans. 8 rows 68 words apart
+//    start at banks 4i: conflict-free (unpadded 256-byte rows: 8-way).
+// Row starts stay 16-byte aligned (80 = 5·16, 272 = 17·16) for cp.async and ldmatrix.
 constexpr int LD = BK + 8;    // MK row length
 constexpr int LDT = BM + 8;   // KM row length (BM == BN)
 static_assert(BM == BN, "KM row length shared by A and B");
@@ -430,20 +430,18 @@ __device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __re
         uint32_t af[MI][4], bfr[NI][2];
         MT_UNROLL
         for (int i = 0; i < MI; ++i) {
-          const int r = wm * WM + i * 16 + g;  // tile row of a0,a1,a4,a5 (a2,a3,a6,a7: r + 8)
-          const int c = ks + 2 * t;            // tile column (k) of a0,a2 (a4,a6: c + 8)
+          const int mb = wm * WM + i * 16;  // first tile row of this m16 tile
+          const int mat = lane >> 3;        // lane l addresses row l % 8 of matrix l / 8
           if (A_KM) {
             // At[k][m] through ldmatrix.trans: matrix j covers k rows ks + 0..7 (+8 for j = 2, 3) and m
-            // columns r - g + 0..7 (+8 for j = 1, 3), giving {a0,a1}, {a2,a3}, {a4,a5}, {a6,a7}.
-            const int mat = lane >> 3;
-            const uint16_t* row = As + (ks + (lane & 7) + ((mat & 2) ? 8 : 0)) * LDT + (r - g) + ((mat & 1) ? 8 : 0);
+            // columns mb + 0..7 (+8 for j = 1, 3), giving {a0,a1}, {a2,a3}, {a4,a5}, {a6,a7}.
+            const uint16_t* row = As + (ks + (lane & 7) + ((mat & 2) ? 8 : 0)) * LDT + mb + ((mat & 1) ? 8 : 0);
             mt_ldmatrix_x4_trans(af[i], row);
-          } else {  // As[m][k]: each register is one 32-bit word
-            const uint16_t* q = As + r * LD + c;
-            af[i][0] = mt_ld_pair_u16(q);               // a0,a1: (r, c), (r, c+1)
-            af[i][1] = mt_ld_pair_u16(q + 8 * LD);      // a2,a3: (r+8, c), (r+8, c+1)
-            af[i][2] = mt_ld_pair_u16(q + 8);           // a4,a5: (r, c+8), (r, c+9)
-            af[i][3] = mt_ld_pair_u16(q + 8 * LD + 8);  // a6,a7: (r+8, c+8), (r+8, c+9)
+          } else {
+            // As[m][k] through ldmatrix: matrix j covers m rows mb + 0..7 (+8 for j = 1, 3) and k
+            // columns ks + 0..7 (+8 for j = 2, 3), giving {a0,a1}, {a2,a3}, {a4,a5}, {a6,a7}.
+            const uint16_t* row = As + (mb + (lane & 7) + ((mat & 1) ? 8 : 0)) * LD + ks + ((mat & 2) ? 8 : 0);
+            mt_ldmatrix_x4(af[i], row);
           }
         }
         if (B_KN) {
@@ -457,12 +455,16 @@ __device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __re
             mt_ldmatrix_x4_trans(r4, row);
             bfr[j][0] = r4[0], bfr[j][1] = r4[1], bfr[j + 1][0] = r4[2], bfr[j + 1][1] = r4[3];
           }
-        } else {  // Bs[n][k]: each register is one 32-bit word
+        } else {
+          // Bs[n][k] through ldmatrix, two n8 tiles per call: matrix j covers n rows of tile j (j = 0,
+          // 1) or j + 1 (j = 2, 3) and k columns ks + 0..7 (+8 for j = 1, 3).
           MT_UNROLL
-          for (int j = 0; j < NI; ++j) {
-            const uint16_t* q = Bs + (wn * WN + j * 8 + g) * LD + ks + 2 * t;
-            bfr[j][0] = mt_ld_pair_u16(q);      // b0,b1: k 2t, 2t+1 of column g
-            bfr[j][1] = mt_ld_pair_u16(q + 8);  // b2,b3: k 2t+8, 2t+9
+          for (int j = 0; j < NI; j += 2) {
+            const int mat = lane >> 3;
+            const uint16_t* row = Bs + (wn * WN + j * 8 + (lane & 7) + ((mat & 2) ? 8 : 0)) * LD + ks + ((mat & 1) ? 8 : 0);
+            uint32_t r4[4];
+            mt_ldmatrix_x4(r4, row);
+            bfr[j][0] = r4[0], bfr[j][1] = r4[1], bfr[j + 1][0] = r4[2], bfr[j + 1][1] = r4[3];
           }
         }
         MT_UNROLL
