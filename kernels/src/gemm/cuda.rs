@@ -42,28 +42,33 @@
 //! # Performance design (to be measured on the GPU machine; no numbers yet)
 //!
 //! * `gemm_{bf16,f16}*`: block tile 128×128×32, 8 warps as 2×4, warp tile 64×32 = 4×4
-//!   mma.m16n8k16 per k16 step (16 mma per 8 fragment loads per warp: A fragments reused over 4
+//!   mma.m16n8k16 per k16 step (16 mma per 6 fragment loads per warp: A fragments reused over 4
 //!   n-tiles, B over 4 m-tiles), f32 accumulators in registers (64 per thread). Each operand is
 //!   staged in shared memory with its unit-stride index contiguous, so one kernel body per layout
 //!   pair (picked block-uniformly at launch from the strides):
-//!   - k-contiguous A (row-major) / B (column-major, e.g. `x·Wᵀ`): As[m][k] / Bs[n][k], rows padded
-//!     32 → 40 halves, fragments by `ldmatrix.x4` (8 rows 80 bytes apart hit 32 distinct
+//!   - k-contiguous A (row-major) / B (column-major, e.g. `x·Wᵀ`): `As[m][k]` / `Bs[n][k]`, rows
+//!     padded 32 → 40 halves, fragments by `ldmatrix.x4` (8 rows 80 bytes apart hit 32 distinct
 //!     banks);
 //!   - m-contiguous A (`Aᵀ` views, e.g. `dYᵀ·X`) / n-contiguous B (row-major, e.g. `dY·W`):
-//!     At[k][m] / Bt[k][n], rows padded 128 → 136 halves, fragments by `ldmatrix.x4.trans` (8 rows
-//!     272 bytes apart hit 32 distinct banks).
+//!     `At[k][m]` / `Bt[k][n]`, rows padded 128 → 136 halves, fragments by `ldmatrix.x4.trans`
+//!     (8 rows 272 bytes apart hit 32 distinct banks).
 //!
 //!   Two shared stages (40 KB static): while tile kt is multiplied, tile kt+1 is in flight — by
 //!   16-byte `cp.async` (zero-filling past the edges) when the operand's rows are 16-byte aligned
 //!   (offset, leading and batch strides multiples of 8 elements, base 16-byte aligned), otherwise
 //!   by the strided loader: 2-byte loads, coalesced along the unit-stride index, held in registers
-//!   and stored after the math. One `__syncthreads` per k-tile. Per k16 step a warp issues 6
-//!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 225 on sm_80, 216 on sm_90, no spills (each layout body is a separate non-inlined function: inlined
-//!   together they spilled ~450 bytes); 1 block (8 warps) per SM. Known gaps to cuBLAS: (1) only 2
-//!   stages (3-4 need > 48 KB of dynamic shared memory, i.e. `cuFuncSetAttribute` in the runtime),
-//!   (2) the fallback for unaligned or doubly-strided operands uses 2-byte loads, (3) no swizzle:
-//!   padding costs 20 % / 6 % extra shared memory, (4) the epilogue writes 8 consecutive columns per quad (staging C through shared memory would
-//!   give full 128-byte rows), (5) no `wgmma`/TMA on sm_90, which H100 peak needs.
+//!   and stored after the math. One `__syncthreads` per k-tile; per k16 step a warp issues 6
+//!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 225 on sm_80, 216 on sm_90, no
+//!   spills (each layout body is a separate non-inlined function: inlined together they spilled
+//!   ~450 bytes); 1 block (8 warps) per SM.
+//!
+//!   Known gaps to cuBLAS: (1) only 2 stages (3-4 need > 48 KB of dynamic shared memory, i.e.
+//!   `cuFuncSetAttribute` in the runtime), (2) the fallback for unaligned or doubly-strided
+//!   operands uses 2-byte loads, (3) padding instead of a swizzle (20 % / 6 % more shared memory),
+//!   (4) the epilogue stores scalars straight from the accumulators (a quad covers 8 consecutive
+//!   columns: whole 32-byte sectors for f32 C, half sectors for 16-bit C), (5) one tile size:
+//!   small problems (m·n below ~132 tiles of 128×128) leave SMs idle — a 64×64 variant or
+//!   split-k would help, (6) no `wgmma`/TMA on sm_90, which H100 peak needs.
 //! * `gemm_f32`: block tile 128×128×8, 256 threads, 8×8 micro-tile per thread (16 shared loads,
 //!   as four 16-byte vectors, per 64 FMA); `gemm_f64`: 64×64×16 with 4×4 (two 16-byte vectors per
 //!   16 FMA). Thread (tx, ty) owns rows `4ty..4ty+3` and `64+4ty..` (f32), so a warp's shared reads

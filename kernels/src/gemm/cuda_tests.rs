@@ -3,9 +3,10 @@
 //!
 //! Every case checks the whole C buffer, so elements outside the C view (row padding, gaps between
 //! batch members, the tail) must come back untouched. Sizes are chosen to be not multiples of the
-//! block tiles (128×128×8 f32, 64×64×16 f64, 128×128×32 tensor cores), with K below 16 and 32, every combination
-//! of transposed A, B and C, batches with broadcast operands and a broadcast (shared) C, and
-//! m, n, k = 1. At most four blocks per launch keep each emulated test within a few seconds.
+//! block tiles (128×128×8 f32, 64×64×16 f64, 128×128×32 tensor cores), with K below 16 and 32,
+//! every combination of transposed A, B and C, batches with broadcast operands and a broadcast
+//! (shared) C, and m, n, k = 1. Aligned views take the cp.async paths, unaligned ones the strided
+//! loaders. At most four blocks per launch keep each emulated test within a few seconds.
 //!
 //! The emulated `mma.sync` (mma.cuh) rebuilds A and B from the 32 lanes' fragments following the
 //! PTX ISA fragment layout, so a kernel that puts any element into the wrong fragment slot gets a
