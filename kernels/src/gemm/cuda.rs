@@ -76,10 +76,11 @@
 //!   64 consecutive columns. Tiles are double-buffered in shared memory and filled by one 4- or
 //!   8-byte `cp.async` per element (any strides, zero-fill outside the matrix), so the next k-tile
 //!   is in flight during the FMAs without holding registers; shared rows are padded (4 floats / 2
-//!   doubles) for 16-byte alignment and conflict-free stores from k-contiguous operands. Registers
-//!   (ptxas, CUDA 13): f32 198 (sm_80) / 185 (sm_90), f64 145 / 142, no spills: 1 block (8 warps)
-//!   per SM. `__launch_bounds__(256, 2)` would give 2 blocks per SM at 128 registers but spills
-//!   72-80 bytes; to be decided by measurement. Exact f32/f64 FMA semantics (no TF32).
+//!   doubles) for 16-byte alignment and conflict-free stores from k-contiguous operands. The
+//!   epilogue reads and writes complete, unit-stride, 16-byte aligned runs of C as vectors.
+//!   `__launch_bounds__(256, 2)`: 128 registers (ptxas, CUDA 13: no spill on sm_80, 4-8 bytes on
+//!   sm_90) so that 2 blocks (16 warps) fit per SM; without the bound ptxas takes 144 (f32) / 136
+//!   (f64) registers. Exact f32/f64 FMA semantics (no TF32).
 //! * Grid: `x` over m-tiles (up to 2³¹−1), `y` over n-tiles (at most 65535, so n ≤ 8.3 M for the
 //!   tensor-core kernels), `z` over the batch (capped at 65535, blocks loop over the rest).
 

@@ -209,16 +209,19 @@ fn launch_kind(kind: Kind, args: GemmArgs, a: &[f64], b: &[f64], c: &mut [f64]) 
         F32 => {
             let (a32, b32): (Vec<f32>, Vec<f32>) =
                 (a.iter().map(|&x| x as f32).collect(), b.iter().map(|&x| x as f32).collect());
-            let mut c32: Vec<f32> = c.iter().map(|&x| x as f32).collect();
-            let (pa, pb, pc) = (CPtr::of(&a32), CPtr::of(&b32), Ptr::of(&mut c32));
+            let c32: Vec<f32> = c.iter().map(|&x| x as f32).collect();
+            let (mut cbuf, sc) = aligned_copy(&c32);
+            let (pa, pb, pc) = (CPtr::of(&a32), CPtr::of(&b32), Ptr::of(&mut cbuf[sc..]));
             // SAFETY: the buffers cover every element the views of `args` address (see `view`).
             emu::launch(dims, || unsafe { gemm_f32(pa.get(), pb.get(), pc.get(), args) }).unwrap();
-            c.iter_mut().zip(&c32).for_each(|(d, &s)| *d = s as f64);
+            c.iter_mut().zip(&cbuf[sc..]).for_each(|(d, &s)| *d = s as f64);
         }
         F64 => {
-            let (pa, pb, pc) = (CPtr::of(a), CPtr::of(b), Ptr::of(c));
+            let (mut cbuf, sc) = aligned_copy(c);
+            let (pa, pb, pc) = (CPtr::of(a), CPtr::of(b), Ptr::of(&mut cbuf[sc..]));
             // SAFETY: as above.
             emu::launch(dims, || unsafe { gemm_f64(pa.get(), pb.get(), pc.get(), args) }).unwrap();
+            c.copy_from_slice(&cbuf[sc..sc + c.len()]);
         }
         Bf16 | F16 => {
             let ((a16, sa), (b16, sb)) = (aligned_copy(&bits(a)), aligned_copy(&bits(b)));
@@ -299,6 +302,12 @@ fn f32_odd_sizes_every_transpose() {
     all_transposes(F32, 37, 45, 70, 100);
     // Two 128×128 blocks each way, k = 9: one full 8-deep k-tile and a 1-deep one.
     all_transposes(F32, 150, 140, 9, 200);
+    // Aligned C rows: complete runs of 4 columns are read and written as 16-byte vectors, the
+    // partial run at n = 45 element-wise.
+    for t in 0..4 {
+        let case = Case::new(37, 45, 20).trans(t & 1 != 0, t & 2 != 0, false).aligned().scaled(0.5, 2.0);
+        check(F32, case, 210 + t as u64);
+    }
 }
 
 #[test]
@@ -306,6 +315,8 @@ fn f64_odd_sizes_transposes_and_scaling() {
     all_transposes(F64, 37, 45, 70, 300);
     // Two 64×64 blocks each way, k below the 16-deep k-tile.
     all_transposes(F64, 65, 100, 9, 320);
+    check(F64, Case::new(70, 45, 17).aligned().scaled(-1.0, 0.5), 330); // vector C runs
+    check(F64, Case::new(70, 45, 17).aligned().batched(2, false, true, false), 331);
     check(F64, Case::new(70, 3, 17).trans(true, false, true).scaled(-0.75, 1.25), 310);
 }
 

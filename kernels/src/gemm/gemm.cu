@@ -171,6 +171,24 @@ __device__ __forceinline__ void mt_lds_vec(const double* p, double (&v)[2]) {
 #endif
 }
 
+// The same in global memory (16-byte aligned), for the C tile of the SIMT kernels.
+__device__ __forceinline__ void mt_ldg_vec(const float* p, float (&v)[4]) { mt_lds_vec(p, v); }
+__device__ __forceinline__ void mt_ldg_vec(const double* p, double (&v)[2]) { mt_lds_vec(p, v); }
+__device__ __forceinline__ void mt_stg_vec(float* p, const float (&v)[4]) {
+#ifdef __CUDACC__
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+#else
+  for (int i = 0; i < 4; ++i) p[i] = v[i];
+#endif
+}
+__device__ __forceinline__ void mt_stg_vec(double* p, const double (&v)[2]) {
+#ifdef __CUDACC__
+  *reinterpret_cast<double2*>(p) = make_double2(v[0], v[1]);
+#else
+  for (int i = 0; i < 2; ++i) p[i] = v[i];
+#endif
+}
+
 template <class T>
 __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __restrict__ B, T* C, const GemmArgs& p) {
   using Cf = simt::Cfg<T>;
@@ -242,6 +260,8 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
           for (int j = 0; j < TN; ++j) acc[i][j] = mt_fma(a[i], b[j], acc[i][j]);
       }
     }
+    // Epilogue: each micro-tile row is two runs of HN consecutive columns; a run that is complete,
+    // unit-stride and 16-byte aligned is read and written as one vector, otherwise element-wise.
     T* Cb = C + p.c_off + bz * p.c_bs;
     MT_UNROLL
     for (int i = 0; i < TM; ++i) {
@@ -249,13 +269,28 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
       if (row >= M) continue;
       T* Crow = Cb + row * p.c_rs;
       MT_UNROLL
-      for (int j = 0; j < TN; ++j) {
-        const int64_t col = n0 + (j < HN ? tx * HN + j : BN / 2 + tx * HN + (j - HN));
-        if (col >= N) continue;
-        const int64_t idx = col * p.c_cs;
-        T v = K > 0 ? alpha * acc[i][j] : T(0);
-        if (beta != T(0)) v += beta * Crow[idx];
-        Crow[idx] = v;
+      for (int h = 0; h < 2; ++h) {
+        const int64_t col0 = n0 + h * (BN / 2) + tx * HN;
+        T v[HN];
+        MT_UNROLL
+        for (int e = 0; e < HN; ++e) v[e] = K > 0 ? alpha * acc[i][h * HN + e] : T(0);
+        T* c0 = Crow + col0 * p.c_cs;
+        if (p.c_cs == 1 && col0 + HN <= N && (reinterpret_cast<uintptr_t>(c0) & 15u) == 0) {
+          if (beta != T(0)) {
+            T old[HN];
+            mt_ldg_vec(c0, old);
+            MT_UNROLL
+            for (int e = 0; e < HN; ++e) v[e] += beta * old[e];
+          }
+          mt_stg_vec(c0, v);
+        } else {
+          MT_UNROLL
+          for (int e = 0; e < HN; ++e) {
+            if (col0 + e >= N) continue;
+            T* c = c0 + e * p.c_cs;
+            *c = beta != T(0) ? v[e] + beta * *c : v[e];
+          }
+        }
       }
     }
   }
@@ -530,7 +565,7 @@ __device__ __forceinline__ void gemm_tc(const S* A, const S* B, O* C, const Gemm
 
 
 #define MT_GEMM_SIMT(name, T)                                                                         \
-  extern "C" __global__ void __launch_bounds__(simt::THREADS) name(const T* a, const T* b, T* c, GemmArgs p) { \
+  extern "C" __global__ void __launch_bounds__(simt::THREADS, 2) name(const T* a, const T* b, T* c, GemmArgs p) { \
     gemm_simt<T>(a, b, c, p);                                                                         \
   }
 MT_GEMM_SIMT(gemm_f32, float)
