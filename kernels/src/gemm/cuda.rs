@@ -58,15 +58,16 @@
 //!   (offset, leading and batch strides multiples of 8 elements, base 16-byte aligned), otherwise
 //!   by the strided loader: 2-byte loads, coalesced along the unit-stride index, held in registers
 //!   and stored after the math. One `__syncthreads` per k-tile; per k16 step a warp issues 6
-//!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 225 on sm_80, 216 on sm_90, no
-//!   spills (each layout body is a separate non-inlined function: inlined together they spilled
+//!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 201-204 on sm_80, 196-198 on
+//!   sm_90, no spills (each layout body is a separate non-inlined function: inlined together they spilled
 //!   ~450 bytes); 1 block (8 warps) per SM.
 //!
 //!   Known gaps to cuBLAS: (1) only 2 stages (3-4 need > 48 KB of dynamic shared memory, i.e.
 //!   `cuFuncSetAttribute` in the runtime), (2) the fallback for unaligned or doubly-strided
 //!   operands uses 2-byte loads, (3) padding instead of a swizzle (20 % / 6 % more shared memory),
-//!   (4) the epilogue stores scalars straight from the accumulators (a quad covers 8 consecutive
-//!   columns: whole 32-byte sectors for f32 C, half sectors for 16-bit C), (5) one tile size:
+//!   (4) the epilogue stores column pairs straight from the accumulators (one 8-byte f32 or
+//!   4-byte 16-bit access when unit-stride and aligned; a quad covers 8 consecutive columns: whole
+//!   32-byte sectors for f32 C, half sectors for 16-bit C), (5) one tile size:
 //!   small problems (m·n below ~132 tiles of 128×128) leave SMs idle — a 64×64 variant or
 //!   split-k would help, (6) no `wgmma`/TMA on sm_90, which H100 peak needs.
 //! * `gemm_f32`: block tile 128×128×8, 256 threads, 8×8 micro-tile per thread (16 shared loads,

@@ -296,6 +296,34 @@ __device__ __forceinline__ void gemm_simt(const T* __restrict__ A, const T* __re
   }
 }
 
+// C[0..2) = v + beta·C[0..2) (beta == 0: C is not read) as one aligned 2-element access.
+__device__ __forceinline__ void mt_store_pair(float* c, const float (&v)[2], float beta) {
+  float x0 = v[0], x1 = v[1];
+#ifdef __CUDACC__
+  if (beta != 0.f) {
+    const float2 o = *reinterpret_cast<const float2*>(c);
+    x0 += beta * o.x, x1 += beta * o.y;
+  }
+  *reinterpret_cast<float2*>(c) = make_float2(x0, x1);
+#else
+  if (beta != 0.f) x0 += beta * c[0], x1 += beta * c[1];
+  c[0] = x0, c[1] = x1;
+#endif
+}
+template <class S16>
+__device__ __forceinline__ void mt_store_pair(S16* c, const float (&v)[2], float beta) {
+  float x0 = v[0], x1 = v[1];
+  if (beta != 0.f) x0 += beta * mt_load(c, 0), x1 += beta * mt_load(c, 1);
+  S16 h[2];
+  mt_store(h, 0, x0);
+  mt_store(h, 1, x1);
+#ifdef __CUDACC__
+  *reinterpret_cast<uint32_t*>(c) = static_cast<uint32_t>(h[0].bits) | (static_cast<uint32_t>(h[1].bits) << 16);
+#else
+  c[0] = h[0], c[1] = h[1];
+#endif
+}
+
 // ------------------------------------------------------------------------------------------------
 // Tensor-core kernel (bf16, f16 inputs; f32 accumulation)
 // ------------------------------------------------------------------------------------------------
@@ -518,8 +546,9 @@ __device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __re
       }
     }
     // Epilogue: lane (g, t) holds D rows g and g+8, columns 2t and 2t+1 of each mma tile. Row
-    // offsets are formed once per row and column offsets incrementally, to keep 64-bit address math
-    // (and register pressure) low; beta == 0 takes a store-only path that never reads C.
+    // offsets are formed once per row, to keep 64-bit address math (and register pressure) low; a
+    // column pair that is complete, unit-stride and aligned is read/written as one access; beta == 0
+    // never reads C.
     O* Cb = C + p.c_off + bz * p.c_bs;
     const int64_t colbase = wcol0 + 2 * t;
     MT_UNROLL
@@ -530,16 +559,25 @@ __device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __re
         if (row >= M) continue;
         O* Crow = Cb + row * p.c_rs;
         MT_UNROLL
-        for (int j = 0; j < NI; ++j)
+        for (int j = 0; j < NI; ++j) {
+          const int64_t col = colbase + j * 8;
+          float v[2];
           MT_UNROLL
-          for (int e = 0; e < 2; ++e) {
-            const int64_t col = colbase + j * 8 + e;
-            if (col >= N) continue;
-            const int64_t idx = col * p.c_cs;
-            float v = K > 0 ? alpha * acc[i][j][2 * h + e] : 0.f;
-            if (beta != 0.f) v += beta * mt_load(Crow, idx);
-            mt_store(Crow, idx, v);
+          for (int e = 0; e < 2; ++e) v[e] = K > 0 ? alpha * acc[i][j][2 * h + e] : 0.f;
+          O* c0 = Crow + col * p.c_cs;
+          if (p.c_cs == 1 && col + 1 < N && (reinterpret_cast<uintptr_t>(c0) % (2 * sizeof(O))) == 0) {
+            mt_store_pair(c0, v, beta);  // both columns in one 8-byte (f32) or 4-byte (16-bit) access
+          } else {
+            MT_UNROLL
+            for (int e = 0; e < 2; ++e) {
+              if (col + e >= N) continue;
+              const int64_t idx = e * p.c_cs;
+              float x = v[e];
+              if (beta != 0.f) x += beta * mt_load(c0, idx);
+              mt_store(c0, idx, x);
+            }
           }
+        }
       }
   }
 }
