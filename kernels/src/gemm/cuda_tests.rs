@@ -16,7 +16,10 @@
 //! after its barrier instead of before it, or copies whole 16-byte chunks past k (both checked). The
 //! emulated ldmatrix (mma.cuh) follows the documented per-lane row addresses and .trans element
 //! distribution: swapping the kernel's matrix order for transposed A, or B's register order, fails
-//! (checked).
+//! (checked). `emulated_ldmatrix_and_mma_follow_the_ptx_fragment_layout` pins the emulation itself:
+//! an emulator-only probe kernel (gemm.cu, not in the PTX) loads fragments the way the GEMM does,
+//! and every lane's registers are compared with the ISA's fragment formulas written out here, and D
+//! bit for bit with an exact integer product.
 //!
 //! Tolerances (|got − want| ≤ abs + rel·|want|, want in f64 on the same rounded inputs):
 //! * f32 out (`gemm_f32`, `*_out_f32`): f32 accumulation of k exact-or-rounded products,
@@ -41,6 +44,7 @@ unsafe extern "C" {
     fn gemm_f16(a: *const u16, b: *const u16, c: *mut u16, p: GemmArgs);
     fn gemm_bf16_out_f32(a: *const u16, b: *const u16, c: *mut f32, p: GemmArgs);
     fn gemm_f16_out_f32(a: *const u16, b: *const u16, c: *mut f32, p: GemmArgs);
+    fn gemm_emu_probe_fragments(a: *const u16, bt: *const u16, regs: *mut u32, d: *mut f32);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -476,6 +480,52 @@ fn tensor_core_cp_async_path() {
         let shared_c =
             Case::new(40, 24, 72).trans(false, true, false).aligned().batched(3, true, false, true);
         check(kind, shared_c.scaled(1.0, 1.0), s + 12);
+    }
+}
+
+#[test]
+fn emulated_ldmatrix_and_mma_follow_the_ptx_fragment_layout() {
+    // A[i][k] = i·16 + k and B[k][j] = (k·8 + j) mod 13 − 6: distinct, exactly representable in bf16
+    // (≤ 256), products and sums exact in f32, so D must match bit for bit.
+    let a: Vec<f64> = (0..256).map(|x| x as f64).collect();
+    let bmat = |k: usize, j: usize| ((k * 8 + j) % 13) as f64 - 6.0;
+    let bt: Vec<u16> = (0..128).map(|x| bf16::from_f64(bmat(x % 16, x / 16)).to_bits()).collect();
+    let a16: Vec<u16> = a.iter().map(|&x| bf16::from_f64(x).to_bits()).collect();
+    let (mut regs, mut d) = (vec![0u32; 32 * 12], vec![0f32; 32 * 4]);
+    let (pa, pb, pr, pd) = (CPtr::of(&a16), CPtr::of(&bt), Ptr::of(&mut regs), Ptr::of(&mut d));
+    let dims = crate::cuda_abi::LaunchDims { grid: (1, 1, 1), block: (32, 1, 1), shared_mem_bytes: 0 };
+    // SAFETY: a holds 256 and bt 128 elements, regs 32·12 and d 32·4, as the probe reads/writes.
+    emu::launch(dims, || unsafe { gemm_emu_probe_fragments(pa.get(), pb.get(), pr.get(), pd.get()) })
+        .unwrap();
+    let bits = |x: f64| bf16::from_f64(x).to_bits() as u32;
+    for lane in 0..32 {
+        let (g, t) = (lane >> 2, lane % 4);
+        // PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type": A element ai has
+        // row g (i in 0,1,4,5) or g+8, column 2t + (i&1) (+8 for i ≥ 4); register r holds a(2r), a(2r+1).
+        let a_el = |i: usize| {
+            let row = if i < 2 || (4..6).contains(&i) { g } else { g + 8 };
+            let col = 2 * t + (i & 1) + if i >= 4 { 8 } else { 0 };
+            a[row * 16 + col]
+        };
+        // Both staging layouts (k-major via ldmatrix, transposed via ldmatrix.trans) must give it.
+        for (layout, base) in [("k-major", 0), ("transposed", 6)] {
+            for r in 0..4 {
+                let want = bits(a_el(2 * r)) | (bits(a_el(2 * r + 1)) << 16);
+                assert_eq!(regs[lane * 12 + base + r], want, "{layout}: lane {lane} A register {r}");
+            }
+            // B element bi: row (k) 2t + (i&1) (+8 for i ≥ 2), column g.
+            for r in 0..2 {
+                let b_el = |i: usize| bmat(2 * t + (i & 1) + if i >= 2 { 8 } else { 0 }, g);
+                let want = bits(b_el(2 * r)) | (bits(b_el(2 * r + 1)) << 16);
+                assert_eq!(regs[lane * 12 + base + 4 + r], want, "{layout}: lane {lane} B register {r}");
+            }
+        }
+        // D element ci: row g (i < 2) or g+8, column 2t + (i&1).
+        for i in 0..4 {
+            let (row, col) = (g + if i >= 2 { 8 } else { 0 }, 2 * t + (i & 1));
+            let want: f64 = (0..16).map(|k| a[row * 16 + k] * bmat(k, col)).sum();
+            assert_eq!(d[lane * 4 + i] as f64, want, "lane {lane} D element {i}");
+        }
     }
 }
 

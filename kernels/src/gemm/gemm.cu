@@ -617,3 +617,38 @@ MT_GEMM_TC(gemm_bf16, mt_bf16, mt_bf16, true)
 MT_GEMM_TC(gemm_bf16_out_f32, mt_bf16, float, true)
 MT_GEMM_TC(gemm_f16, mt_f16, mt_f16, false)
 MT_GEMM_TC(gemm_f16_out_f32, mt_f16, float, false)
+
+#ifndef __CUDACC__
+// Emulator-only probe (compiled for the host tests, absent from the PTX): one warp stages a 16×16 A
+// (row-major, bf16 bits) and a 16×8 B (given as Bᵀ, 8×16 row-major) in shared memory in both layouts
+// the tensor-core kernels use (As[m][k] / Bs[n][k] through ldmatrix.x4, At[k][m] / Bt[k][n] through
+// ldmatrix.x4.trans, addressed exactly as in gemm_tc_body), and writes each lane's registers
+// (k-major a[0..4], b[0..2], then the transposed layouts' a[0..4], b[0..2]) to `regs` (12 per lane)
+// and D = A·B from the first set to `d` (4 per lane), so the tests can check them against the PTX
+// ISA fragment formulas written out independently in Rust.
+extern "C" void gemm_emu_probe_fragments(const uint16_t* a, const uint16_t* bt, uint32_t* regs, float* d) {
+  __shared__ uint16_t As[16 * 16], At[16 * 16];
+  __shared__ uint16_t Bs[16 * 16];  // Bs[n][k]; rows 8..15 repeat rows 0..7 (x4 wants 4 matrices)
+  __shared__ uint16_t Bt[16 * 16];  // Bt[k][n]; columns 8..15 repeat columns 0..7
+  const int lane = threadIdx.x;
+  for (int i = lane; i < 256; i += 32) {
+    const int r = i / 16, c = i % 16;
+    As[i] = a[i], At[c * 16 + r] = a[i];
+    Bs[i] = bt[i % 128];
+    Bt[i] = bt[(c % 8) * 16 + r];  // Bt[k = r][n = c] = B(r, c % 8) = bt[(c % 8)·16 + r]
+  }
+  __syncthreads();
+  const int mat = lane >> 3;
+  uint32_t a1[4], b1[4], a2[4], b2[4];
+  mt_ldmatrix_x4(a1, As + ((lane & 7) + ((mat & 1) ? 8 : 0)) * 16 + ((mat & 2) ? 8 : 0));
+  mt_ldmatrix_x4(b1, Bs + ((lane & 7) + ((mat & 2) ? 8 : 0)) * 16 + ((mat & 1) ? 8 : 0));
+  mt_ldmatrix_x4_trans(a2, At + ((lane & 7) + ((mat & 2) ? 8 : 0)) * 16 + ((mat & 1) ? 8 : 0));
+  mt_ldmatrix_x4_trans(b2, Bt + ((lane & 7) + ((mat & 1) ? 8 : 0)) * 16 + ((mat & 2) ? 8 : 0));
+  const uint32_t bfr[2] = {b1[0], b1[1]};
+  const float c[4] = {0.f, 0.f, 0.f, 0.f};
+  float out[4];
+  mt_mma_m16n8k16_bf16(out, a1, bfr, c);
+  for (int i = 0; i < 4; ++i) regs[lane * 12 + i] = a1[i], regs[lane * 12 + 6 + i] = a2[i], d[lane * 4 + i] = out[i];
+  for (int i = 0; i < 2; ++i) regs[lane * 12 + 4 + i] = b1[i], regs[lane * 12 + 10 + i] = b2[i];
+}
+#endif
