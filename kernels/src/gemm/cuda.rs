@@ -59,8 +59,8 @@
 //!   by the strided loader: 2-byte loads, coalesced along the unit-stride index, held in registers
 //!   and stored after the math. One `__syncthreads` per k-tile; per k16 step a warp issues 6
 //!   `ldmatrix.x4` and 16 `mma`. Registers (ptxas, CUDA 13): 201-204 on sm_80, 196-198 on
-//!   sm_90, no spills (each layout body is a separate non-inlined function: inlined together they spilled
-//!   ~450 bytes); 1 block (8 warps) per SM.
+//!   sm_90, no spills (each layout body is a separate non-inlined function: inlined together
+//!   they spilled ~450 bytes); 1 block (8 warps) per SM.
 //!
 //!   Known gaps to cuBLAS: (1) only 2 stages (3-4 need > 48 KB of dynamic shared memory, i.e.
 //!   `cuFuncSetAttribute` in the runtime), (2) the fallback for unaligned or doubly-strided

@@ -19,11 +19,11 @@
 // Both families stage A and B tiles in shared memory, zero-fill every element outside m, n or k (so
 // partial tiles on every edge are exact), and mask the C writes. The SIMT kernels double-buffer
 // shared memory, filled by one element-sized cp.async per element (any strides). The tensor-core
-// kernels double-buffer
-// shared memory (2 stages, 40 KB, one __syncthreads per k-tile) and stage each operand with its
-// unit-stride index contiguous (As[m][k] or At[k][m], Bs[n][k] or Bt[k][n]; the transposed layouts
-// feed the mma through ldmatrix.trans), filled by 16-byte cp.async when the rows are 16-byte aligned,
-// otherwise by the strided loader through registers (any strides, stored after the math).
+// kernels double-buffer shared memory (2 stages, 40 KB, one __syncthreads per k-tile) and stage each
+// operand with its unit-stride index contiguous (As[m][k] or At[k][m], Bs[n][k] or Bt[k][n]; fragments
+// through ldmatrix, .trans for the transposed layouts), filled by 16-byte cp.async when the rows are
+// 16-byte aligned, otherwise by the strided loader through registers (any strides, stored after the
+// math). Performance notes and register counts: gemm/cuda.rs.
 #include "common.cuh"
 #include "cp_async.cuh"
 #include "mma.cuh"
@@ -431,7 +431,7 @@ __device__ __forceinline__ void mt_stage_b(uint16_t* sm, uint32_t (&reg)[tc::B_P
 // The tensor-core GEMM for one staging layout of each operand: A_KM (At[k][m]) or As[m][k], B_KN
 // (Bt[k][n]) or Bs[n][k]. `smem` holds two stages of STAGE halves. Not inlined, with the arguments by
 // value: inlining all four layouts into one kernel made ptxas spill ~450 bytes at 255 registers;
-// as four calls it allocates each separately (≈ 220 registers, no spills, no stack frame).
+// as four calls it allocates each separately (≈ 200 registers, no spills, no stack frame).
 template <class S, class O, bool BF, bool A_KM, bool B_KN>
 __device__ __noinline__ void gemm_tc_body(const S* __restrict__ A, const S* __restrict__ B, O* C,
                                           const GemmArgs p, uint16_t* smem) {
