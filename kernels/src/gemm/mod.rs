@@ -24,6 +24,10 @@
 //! The AVX-512 micro-kernel alone (operands in L1) runs at ~85–95 % of the measured FMA peak.
 
 mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 #[cfg(test)]
 mod reference;
 mod simd;
