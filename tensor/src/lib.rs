@@ -13,6 +13,7 @@
 //! | `display.rs` | PyTorch-like printing |
 //! | `dtype.rs`, `device.rs`, `error.rs`, `storage.rs` | the vocabulary |
 
+pub mod cuda;
 mod device;
 mod display;
 mod dtype;
@@ -20,6 +21,7 @@ mod error;
 pub mod ops;
 pub mod storage;
 mod tensor;
+pub mod testing;
 pub mod views;
 
 pub use device::Device;

@@ -92,6 +92,7 @@ impl Tensor {
             }
             out_shape[d] += t.shape()[d];
         }
+        first.require_cpu("cat")?;
         let n = kernels::strided::numel(&out_shape);
         macro_rules! go {
             ($variant:ident, $ty:ty) => {{
@@ -127,7 +128,8 @@ impl Tensor {
                 format!("output size {oh}x{ow} for input {:?}", self.shape()),
             ));
         }
-        let x = self.float_input("upsample_nearest2d")?.contiguous();
+        self.require_cpu("upsample_nearest2d")?;
+        let x = self.float_input("upsample_nearest2d")?.contiguous()?;
         dispatch_float!(x, up_fwd(&x, oh, ow)).cast_back(self.dtype())
     }
 
@@ -141,7 +143,8 @@ impl Tensor {
                 rhs: input_shape.to_vec(),
             });
         }
-        let g = dy.float_input("upsample_nearest2d_backward")?.contiguous();
+        dy.require_cpu("upsample_nearest2d_backward")?;
+        let g = dy.float_input("upsample_nearest2d_backward")?.contiguous()?;
         dispatch_float!(g, up_bwd(&g, input_shape)).cast_back(dy.dtype())
     }
 
@@ -176,7 +179,8 @@ impl Tensor {
     ) -> Result<Tensor> {
         check_nchw("avg_pool2d", self)?;
         let p = Self::pool_params("avg_pool2d", self.shape(), kernel, stride, padding, count_include_pad)?;
-        let x = self.float_input("avg_pool2d")?.contiguous();
+        self.require_cpu("avg_pool2d")?;
+        let x = self.float_input("avg_pool2d")?.contiguous()?;
         let (n, c) = (self.shape()[0], self.shape()[1]);
         dispatch_float!(x, pool_fwd(&p, &x, n, c)).cast_back(self.dtype())
     }
@@ -214,7 +218,8 @@ impl Tensor {
                 rhs: want.to_vec(),
             });
         }
-        let g = dy.float_input("avg_pool2d_backward")?.contiguous();
+        dy.require_cpu("avg_pool2d_backward")?;
+        let g = dy.float_input("avg_pool2d_backward")?.contiguous()?;
         dispatch_float!(g, pool_bwd(&p, &g, input_shape)).cast_back(dy.dtype())
     }
 
@@ -231,8 +236,16 @@ impl Tensor {
     /// Rows of `self` along `dim` picked by the 1-d i64 `indices` (negative indices count from the end).
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         let d = self.resolve_dim("index_select", dim)?;
+        if self.device() != indices.device() {
+            return Err(Error::DeviceMismatch {
+                op: "index_select",
+                lhs: self.device(),
+                rhs: indices.device(),
+            });
+        }
+        self.require_cpu("index_select")?;
         let idx = Self::index_list("index_select", indices)?;
-        let x = self.contiguous();
+        let x = self.contiguous()?;
         let s = x.shape();
         let (o, n, i) = (s[..d].iter().product::<usize>(), s[d], s[d + 1..].iter().product::<usize>());
         let mut out_shape = s.to_vec();
@@ -273,7 +286,15 @@ impl Tensor {
                 rhs: want,
             });
         }
-        let g = dy.float_input("index_select_backward")?.contiguous();
+        if dy.device() != indices.device() {
+            return Err(Error::DeviceMismatch {
+                op: "index_select_backward",
+                lhs: dy.device(),
+                rhs: indices.device(),
+            });
+        }
+        dy.require_cpu("index_select_backward")?;
+        let g = dy.float_input("index_select_backward")?.contiguous()?;
         let r = dispatch_float!(g, isel_bwd(&g, &idx, input_shape, d));
         match r {
             Ok(t) => t.cast_back(dy.dtype()),
@@ -292,6 +313,10 @@ impl Tensor {
             return Err(Error::UnsupportedDType { op: "where", dtype: cond.dtype(), expected: "u8" });
         }
         a.check_same("where", b)?;
+        if cond.device() != a.device() {
+            return Err(Error::DeviceMismatch { op: "where", lhs: cond.device(), rhs: a.device() });
+        }
+        a.require_cpu("where")?;
         let shape = crate::views::broadcast_shape(cond.shape(), a.shape())
             .and_then(|s| crate::views::broadcast_shape(&s, b.shape()))
             .ok_or_else(|| Error::BroadcastIncompatible {

@@ -10,15 +10,15 @@ use kernels::gemm::{MatMut, MatRef, gemm_batched};
 use kernels::pool::PooledVec;
 
 /// One operand as (tensor, batch stride) with all batch dims folded into a single stride.
-fn fold_batch(t: Tensor, batch: &[usize]) -> (Tensor, usize) {
+fn fold_batch(t: Tensor, batch: &[usize]) -> Result<(Tensor, usize)> {
     let r = t.rank();
     let nb: usize = batch.iter().product();
     if let Some(s) = view_strides(batch, &t.strides()[..r - 2], &[nb]) {
-        return (t, s[0]);
+        return Ok((t, s[0]));
     }
-    let c = t.contiguous();
+    let c = t.contiguous()?;
     let s = c.shape()[r - 2] * c.shape()[r - 1];
-    (c, s)
+    Ok((c, s))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -56,6 +56,7 @@ impl Tensor {
     /// dimension is removed from the result; leading batch dims broadcast.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         self.check_same("matmul", other)?;
+        self.require_cpu("matmul")?;
         if self.rank() == 0 || other.rank() == 0 {
             return Err(Error::RankMismatch {
                 op: "matmul",
@@ -92,8 +93,8 @@ impl Tensor {
         };
         let a = full(&a.float_input("matmul")?, ra, m, k);
         let b = full(&b.float_input("matmul")?, rb, k, n);
-        let (a, a_bs) = fold_batch(a, &batch);
-        let (b, b_bs) = fold_batch(b, &batch);
+        let (a, a_bs) = fold_batch(a, &batch)?;
+        let (b, b_bs) = fold_batch(b, &batch)?;
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
         let out = match a.dtype() {

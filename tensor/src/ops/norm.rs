@@ -31,7 +31,7 @@ fn affine_check(op: &'static str, t: Option<&Tensor>, x: &Tensor, len: usize) ->
             if t.shape() != [len] {
                 return Err(Error::ShapeMismatch { op, lhs: t.shape().to_vec(), rhs: vec![len] });
             }
-            Ok(Some(t.float_input(op)?.contiguous()))
+            Ok(Some(t.float_input(op)?.contiguous()?))
         }
     }
 }
@@ -198,9 +198,10 @@ impl Tensor {
         eps: f64,
     ) -> Result<NormOutput> {
         let op = "group_norm";
+        self.require_cpu(op)?;
         let dims = gn_dims(op, self, groups)?;
         let (g, b) = (affine_check(op, gamma, self, dims[1])?, affine_check(op, beta, self, dims[1])?);
-        let x = self.float_input(op)?.contiguous();
+        let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, gn_fwd(dims, eps, &x, g.as_ref(), b.as_ref()));
         Ok(NormOutput { y: o.y.cast_back(self.dtype())?, mean: o.mean, rstd: o.rstd })
     }
@@ -215,6 +216,7 @@ impl Tensor {
         affine: bool,
     ) -> Result<NormGrads> {
         let op = "group_norm_backward";
+        self.require_cpu(op)?;
         self.check_same_shape(op, dy)?;
         let dims = gn_dims(op, self, groups)?;
         let g = affine_check(op, gamma, self, dims[1])?;
@@ -226,9 +228,10 @@ impl Tensor {
     /// Layer normalisation over the last dimension, then `· gamma + beta` when given.
     pub fn layer_norm(&self, gamma: Option<&Tensor>, beta: Option<&Tensor>, eps: f64) -> Result<NormOutput> {
         let op = "layer_norm";
+        self.require_cpu(op)?;
         let (rows, cols) = ln_dims(op, self)?;
         let (g, b) = (affine_check(op, gamma, self, cols)?, affine_check(op, beta, self, cols)?);
-        let x = self.float_input(op)?.contiguous();
+        let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, ln_fwd(rows, cols, eps, &x, g.as_ref(), b.as_ref()));
         Ok(NormOutput { y: o.y.cast_back(self.dtype())?, mean: o.mean, rstd: o.rstd })
     }
@@ -242,6 +245,7 @@ impl Tensor {
         affine: bool,
     ) -> Result<NormGrads> {
         let op = "layer_norm_backward";
+        self.require_cpu(op)?;
         self.check_same_shape(op, dy)?;
         let (rows, cols) = ln_dims(op, self)?;
         let g = affine_check(op, gamma, self, cols)?;
@@ -260,8 +264,8 @@ impl Tensor {
         dy: &Tensor,
         saved: &NormOutput,
     ) -> Result<(Tensor, Tensor, NormOutput)> {
-        let x = self.float_input(op)?.contiguous();
-        let d = dy.float_input(op)?.contiguous();
+        let x = self.float_input(op)?.contiguous()?;
+        let d = dy.float_input(op)?.contiguous()?;
         let saved = NormOutput {
             y: saved.y.clone(),
             mean: saved.mean.to_dtype(x.dtype())?,

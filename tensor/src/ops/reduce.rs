@@ -36,6 +36,7 @@ impl Tensor {
     pub fn reduce(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let name = "reduce";
         let axes = self.reduce_axes(name, dims)?;
+        self.require_cpu(name)?;
         let x = self.float_input(name)?;
         let count: usize = axes.iter().map(|&a| self.shape()[a]).product();
         if count == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) {
@@ -86,6 +87,7 @@ impl Tensor {
 
     fn arg_reduce(&self, op: ReduceOp, dim: isize, keepdim: bool) -> Result<Tensor> {
         let axis = self.resolve_dim("argmax/argmin", dim)?;
+        self.require_cpu("argmax/argmin")?;
         if self.shape()[axis] == 0 {
             return Err(Error::invalid(
                 "argmax/argmin",
