@@ -1,0 +1,313 @@
+//! Ops run once per compiled-in device (`tensor::testing::devices()`: the CPU, plus `cuda:0` when the
+//! build has the `cuda` feature and a GPU opens). GPU results are compared with the CPU result of the
+//! same op on the same inputs. Without a GPU only the CPU part runs, plus the checks that asking for a
+//! GPU is a typed error.
+//!
+//! Tolerances (GPU vs CPU): f64 1e-12 relative (both compute in f64, the libm and CUDA math functions
+//! differ by an ulp or two); f32 `Tolerance::F32` (CUDA's expf/tanhf/erff are within 2 ulp, the CPU
+//! kernels use their own vectorised approximations); f16/bf16: both round an f32 result, which may
+//! differ by one unit in the last place of the half type, so `Tolerance::F16` / `Tolerance::BF16`.
+
+mod common;
+use common::seq;
+use tensor::testing::devices;
+use tensor::{BinaryOp, CmpOp, DType, Device, Error, Tensor, Tolerance, UnaryOp};
+
+fn tol(dtype: DType) -> Tolerance {
+    match dtype {
+        DType::F64 => Tolerance::new(1e-12, 1e-13),
+        DType::F32 => Tolerance::F32,
+        DType::F16 => Tolerance::F16,
+        DType::BF16 => Tolerance::BF16,
+        _ => Tolerance::new(0.0, 0.0),
+    }
+}
+
+fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    let g = got.to_cpu().unwrap();
+    assert!(g.device().is_cpu());
+    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
+}
+
+/// A [4, 3] view with a column stride and an offset: rows of a transposed, narrowed tensor.
+fn strided_view(dtype: DType) -> Tensor {
+    seq(&[5, 4]).to_dtype(dtype).unwrap().narrow(0, 1, 3).unwrap().t().unwrap()
+}
+
+const UNARY: [UnaryOp; 21] = [
+    UnaryOp::Neg,
+    UnaryOp::Abs,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sqrt,
+    UnaryOp::Rsqrt,
+    UnaryOp::Sqr,
+    UnaryOp::Recip,
+    UnaryOp::Tanh,
+    UnaryOp::Sigmoid,
+    UnaryOp::Silu,
+    UnaryOp::Gelu,
+    UnaryOp::GeluTanh,
+    UnaryOp::Relu,
+    UnaryOp::Sin,
+    UnaryOp::Cos,
+    UnaryOp::Erf,
+    UnaryOp::Sign,
+    UnaryOp::Powf(1.5),
+    UnaryOp::Affine { mul: -2.0, add: 0.5 },
+    UnaryOp::Clamp { min: -1.0, max: 2.5 },
+];
+
+#[test]
+fn unary_ops_on_strided_inputs_match_the_cpu_on_every_device() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let x = strided_view(dtype);
+            assert!(!x.is_contiguous());
+            let xd = x.to_device(dev).unwrap();
+            assert_eq!(xd.device(), dev);
+            for op in UNARY {
+                // log/sqrt/pow of negative values are NaN on both sides; compare on |x| + 0.1 too.
+                let want = x.unary(op).unwrap();
+                let got = xd.unary(op).unwrap();
+                assert_eq!(got.device(), dev);
+                check(&format!("{op:?} {dtype} on {dev}"), &got, &want, tol(dtype));
+                let pos = x.abs().unwrap().add_scalar(0.1).unwrap();
+                let want = pos.unary(op).unwrap();
+                let got = pos.to_device(dev).unwrap().unary(op).unwrap();
+                check(&format!("{op:?} {dtype} on {dev} (positive)"), &got, &want, tol(dtype));
+            }
+        }
+    }
+}
+
+#[test]
+fn unary_backward_matches_the_cpu_on_every_device() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64] {
+            let x = strided_view(dtype).abs().unwrap().add_scalar(0.2).unwrap();
+            let dy = seq(&[4, 3]).affine(0.3, 0.1).unwrap().to_dtype(dtype).unwrap();
+            let (xd, dyd) = (x.to_device(dev).unwrap(), dy.to_device(dev).unwrap());
+            for op in UNARY {
+                let want = x.unary_backward(op, &dy).unwrap();
+                let got = xd.unary_backward(op, &dyd).unwrap();
+                check(&format!("d{op:?} {dtype} on {dev}"), &got, &want, tol(dtype));
+            }
+        }
+    }
+}
+
+#[test]
+fn broadcast_binary_and_compare_match_the_cpu_on_every_device() {
+    let ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ];
+    let cmps = [CmpOp::Eq, CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            // [4, 3] strided against [3] and against [4, 1].
+            let a = strided_view(dtype).abs().unwrap();
+            let b_row = seq(&[3]).affine(0.2, 0.1).unwrap().to_dtype(dtype).unwrap();
+            let b_col = seq(&[4, 1]).to_dtype(dtype).unwrap();
+            let ad = a.to_device(dev).unwrap();
+            for b in [&b_row, &b_col] {
+                let bd = b.to_device(dev).unwrap();
+                for op in ops {
+                    let want = a.binary(op, b).unwrap();
+                    let got = ad.binary(op, &bd).unwrap();
+                    check(&format!("{op:?} {dtype} {:?} on {dev}", b.shape()), &got, &want, tol(dtype));
+                }
+                for op in cmps {
+                    let want = a.compare(op, b).unwrap();
+                    let got = ad.compare(op, &bd).unwrap();
+                    assert_eq!(got.dtype(), DType::U8);
+                    check(&format!("{op:?} {dtype} on {dev}"), &got, &want, Tolerance::new(0.0, 0.0));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn transfers_round_trip_every_dtype_and_layout() {
+    for dev in devices() {
+        for dtype in DType::ALL {
+            let base = seq(&[3, 4, 5]).affine(3.0, 20.0).unwrap().to_dtype(dtype).unwrap();
+            let views = [
+                base.clone(),
+                base.permute(&[2, 0, 1]).unwrap(),
+                base.narrow(1, 1, 2).unwrap(),
+                base.select(2, 3).unwrap(),
+                base.narrow(0, 1, 1).unwrap().expand(&[4, 4, 5]).unwrap(),
+                base.narrow(2, 0, 0).unwrap(),
+            ];
+            for (k, v) in views.iter().enumerate() {
+                let d = v.to_device(dev).unwrap();
+                assert_eq!((d.device(), d.dtype(), d.shape()), (dev, dtype, v.shape()));
+                let back = d.to_cpu().unwrap();
+                assert!(back.device().is_cpu());
+                assert_eq!(back.to_vec_f64(), v.to_vec_f64(), "view {k} {dtype} via {dev}");
+                // A view taken on the device comes back right too.
+                let dv = d.transpose(0, 1).unwrap();
+                assert_eq!(
+                    dv.to_vec_f64(),
+                    v.transpose(0, 1).unwrap().to_vec_f64(),
+                    "view {k} {dtype} transposed on {dev}"
+                );
+                assert_eq!(d.to_vec::<f64>().unwrap(), v.to_vec::<f64>().unwrap());
+                if v.numel() > 0 {
+                    let idx: Vec<usize> = v.shape().iter().map(|&n| n - 1).collect();
+                    assert_eq!(d.get(&idx).unwrap(), v.get(&idx).unwrap());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn contiguous_on_the_device_copies_views_exactly() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let mut v = seq(&[4, 6]).to_vec_f64();
+            v[3] = f64::NAN;
+            v[5] = -0.0;
+            let x = Tensor::from_vec(v, &[4, 6]).unwrap().to_dtype(dtype).unwrap();
+            let d = x.to_device(dev).unwrap().t().unwrap();
+            let c = d.contiguous().unwrap();
+            assert!(c.is_contiguous());
+            assert_eq!(c.device(), dev);
+            let want = x.t().unwrap().to_vec_f64();
+            let got = c.to_vec_f64();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                    "{g} vs {w} ({dtype} on {dev})"
+                );
+            }
+            let dc = c.deep_clone().unwrap();
+            assert!(!dc.same_storage(&c));
+            assert_eq!(dc.device(), dev);
+        }
+    }
+}
+
+#[test]
+fn zeros_full_item_and_display_on_every_device() {
+    for dev in devices() {
+        let z = Tensor::zeros_on(&[2, 3], DType::F32, dev).unwrap();
+        assert_eq!(z.device(), dev);
+        assert_eq!(z.to_vec_f64(), vec![0.0; 6]);
+        let f = Tensor::full_on(&[3], 2.5, DType::BF16, dev).unwrap();
+        assert_eq!(f.to_vec_f64(), vec![2.5; 3]);
+        let s = Tensor::scalar(7.0f64).to_device(dev).unwrap();
+        assert_eq!(s.item().unwrap(), 7.0);
+        let shown = format!("{}", Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap().to_device(dev).unwrap());
+        assert!(shown.starts_with("tensor([1.0000, 2.0000]"), "{shown}");
+        if !dev.is_cpu() {
+            assert!(shown.contains(&format!("device={dev}")), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn asking_for_a_missing_gpu_is_a_typed_error() {
+    let have_gpu = devices().len() > 1;
+    let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+    // An ordinal that no machine has is always unavailable, in every build.
+    for r in [
+        Device::Cuda(977).ensure_available().map(|_| ()),
+        t.to_device(Device::Cuda(977)).map(|_| ()),
+        Tensor::zeros_on(&[2], DType::F32, Device::Cuda(977)).map(|_| ()),
+    ] {
+        match r {
+            Err(Error::DeviceUnavailable { device, reason }) => {
+                assert_eq!(device, Device::Cuda(977));
+                assert!(!reason.is_empty());
+            }
+            other => panic!("expected DeviceUnavailable, got {other:?}"),
+        }
+    }
+    if have_gpu {
+        return;
+    }
+    // No GPU here (or no cuda feature): cuda:0 is refused with the reason, never a panic.
+    for r in [
+        Device::Cuda(0).ensure_available().map(|_| ()),
+        t.to_device(Device::Cuda(0)).map(|_| ()),
+        t.reshape(&[2, 1]).unwrap().t().unwrap().to_device(Device::Cuda(0)).map(|_| ()),
+        Tensor::full_on(&[2], 1.0, DType::F64, Device::Cuda(0)).map(|_| ()),
+    ] {
+        let Err(Error::DeviceUnavailable { device, reason }) = r else {
+            panic!("expected DeviceUnavailable, got {r:?}")
+        };
+        assert_eq!(device, Device::Cuda(0));
+        if cfg!(feature = "cuda") {
+            // The reason says what is missing: the driver library, or the GPU.
+            assert!(
+                reason.contains("libcuda")
+                    || reason.contains("device(s) are visible")
+                    || reason.contains("cuInit"),
+                "{reason}"
+            );
+        } else {
+            assert!(reason.contains("--features cuda"), "{reason}");
+        }
+        let msg = Error::DeviceUnavailable { device, reason }.to_string();
+        assert!(msg.starts_with("device cuda:0 is unavailable"), "{msg}");
+    }
+}
+
+#[test]
+fn gpu_ops_without_a_kernel_and_mixed_devices_are_typed_errors() {
+    for dev in devices().into_iter().filter(|d| !d.is_cpu()) {
+        let a = seq(&[2, 3]).to_dtype(DType::F32).unwrap();
+        let ad = a.to_device(dev).unwrap();
+        // Mixed devices.
+        for r in [a.add(&ad), ad.mul(&a), ad.lt(&a)] {
+            assert!(matches!(r, Err(Error::DeviceMismatch { .. })), "{r:?}");
+        }
+        // Ops whose kernels are not wired (yet) refuse instead of silently running elsewhere.
+        let w = seq(&[1, 2, 3, 3]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
+        let x = seq(&[1, 2, 5, 5]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
+        let r = x.conv2d(&w, None, &tensor::Conv2dOptions::default());
+        assert!(matches!(r, Err(Error::NotImplementedOnDevice { op: "conv2d", .. })), "{r:?}");
+        let r = x.group_norm(1, None, None, 1e-5);
+        assert!(matches!(r, Err(Error::NotImplementedOnDevice { .. })), "{:?}", r.map(|o| o.y));
+        // Storage access is an error, not a panic.
+        assert!(ad.storage().cpu().is_err());
+        // Live storage counts device buffers.
+        let (c0, b0) = tensor::storage::live_storage();
+        let t = Tensor::zeros_on(&[1000], DType::F64, dev).unwrap();
+        let (c1, b1) = tensor::storage::live_storage();
+        assert!(c1 > c0 && b1 >= b0 + 8000);
+        drop(t);
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn the_caching_allocator_reuses_buffers_across_steps() {
+    for dev in devices() {
+        let Device::Cuda(i) = dev else { continue };
+        let x = seq(&[64, 64]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
+        let step = || x.mul(&x).unwrap().add(&x).unwrap().exp().unwrap().sub(&x).unwrap();
+        drop(step());
+        let before = tensor::cuda::memory_stats(i).unwrap();
+        for _ in 0..10 {
+            drop(step());
+        }
+        let after = tensor::cuda::memory_stats(i).unwrap();
+        assert_eq!(after.misses, before.misses, "a steady loop allocated fresh device memory: {after:?}");
+        assert!(after.hits >= before.hits + 40, "{after:?}");
+        tensor::cuda::empty_cache(i).unwrap();
+        assert_eq!(tensor::cuda::memory_stats(i).unwrap().cached_bytes, 0);
+    }
+}
