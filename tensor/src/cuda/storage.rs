@@ -81,6 +81,10 @@ impl CudaStorage {
     pub fn cuda_device(&self) -> &Arc<CudaDevice> {
         self.buf.device()
     }
+    /// The underlying pooled buffer.
+    pub fn buffer(&self) -> &DeviceBuffer {
+        &self.buf
+    }
     /// Device address of element 0.
     pub fn ptr(&self) -> u64 {
         self.buf.ptr()

@@ -92,7 +92,10 @@ impl Tensor {
             }
             out_shape[d] += t.shape()[d];
         }
-        first.require_cpu("cat")?;
+        #[cfg(feature = "cuda")]
+        if !first.device().is_cpu() {
+            return crate::cuda::ops::layout::cat(tensors, d, &out_shape);
+        }
         let n = kernels::strided::numel(&out_shape);
         macro_rules! go {
             ($variant:ident, $ty:ty) => {{
@@ -128,7 +131,10 @@ impl Tensor {
                 format!("output size {oh}x{ow} for input {:?}", self.shape()),
             ));
         }
-        self.require_cpu("upsample_nearest2d")?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::upsample_nearest2d(self, oh, ow);
+        }
         let x = self.float_input("upsample_nearest2d")?.contiguous()?;
         dispatch_float!(x, up_fwd(&x, oh, ow)).cast_back(self.dtype())
     }
@@ -143,7 +149,10 @@ impl Tensor {
                 rhs: input_shape.to_vec(),
             });
         }
-        dy.require_cpu("upsample_nearest2d_backward")?;
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::upsample_nearest2d_backward(dy, input_shape);
+        }
         let g = dy.float_input("upsample_nearest2d_backward")?.contiguous()?;
         dispatch_float!(g, up_bwd(&g, input_shape)).cast_back(dy.dtype())
     }
@@ -179,9 +188,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         check_nchw("avg_pool2d", self)?;
         let p = Self::pool_params("avg_pool2d", self.shape(), kernel, stride, padding, count_include_pad)?;
-        self.require_cpu("avg_pool2d")?;
-        let x = self.float_input("avg_pool2d")?.contiguous()?;
         let (n, c) = (self.shape()[0], self.shape()[1]);
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::avg_pool2d(self, &p, n, c);
+        }
+        let x = self.float_input("avg_pool2d")?.contiguous()?;
         dispatch_float!(x, pool_fwd(&p, &x, n, c)).cast_back(self.dtype())
     }
 
@@ -218,18 +230,26 @@ impl Tensor {
                 rhs: want.to_vec(),
             });
         }
-        dy.require_cpu("avg_pool2d_backward")?;
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::avg_pool2d_backward(dy, &p, input_shape);
+        }
         let g = dy.float_input("avg_pool2d_backward")?.contiguous()?;
         dispatch_float!(g, pool_bwd(&p, &g, input_shape)).cast_back(dy.dtype())
     }
 
-    fn index_list(op: &'static str, idx: &Tensor) -> Result<Vec<i64>> {
+    fn index_check(op: &'static str, idx: &Tensor) -> Result<()> {
         if idx.dtype() != DType::I64 || idx.rank() != 1 {
             return Err(Error::invalid(
                 op,
                 format!("indices must be a 1-d i64 tensor, got {} {:?}", idx.dtype(), idx.shape()),
             ));
         }
+        Ok(())
+    }
+
+    fn index_list(op: &'static str, idx: &Tensor) -> Result<Vec<i64>> {
+        Self::index_check(op, idx)?;
         idx.to_vec::<i64>()
     }
 
@@ -243,7 +263,11 @@ impl Tensor {
                 rhs: indices.device(),
             });
         }
-        self.require_cpu("index_select")?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            Self::index_check("index_select", indices)?;
+            return crate::cuda::ops::layout::index_select(self, d, indices);
+        }
         let idx = Self::index_list("index_select", indices)?;
         let x = self.contiguous()?;
         let s = x.shape();
@@ -276,9 +300,9 @@ impl Tensor {
         input_shape: &[usize],
     ) -> Result<Tensor> {
         let d = crate::tensor::resolve_dim("index_select_backward", dim, input_shape.len())?;
-        let idx = Self::index_list("index_select_backward", indices)?;
+        Self::index_check("index_select_backward", indices)?;
         let mut want = input_shape.to_vec();
-        want[d] = idx.len();
+        want[d] = indices.numel();
         if dy.shape() != want {
             return Err(Error::ShapeMismatch {
                 op: "index_select_backward",
@@ -293,7 +317,11 @@ impl Tensor {
                 rhs: indices.device(),
             });
         }
-        dy.require_cpu("index_select_backward")?;
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::index_select_backward(dy, d, indices, input_shape);
+        }
+        let idx = Self::index_list("index_select_backward", indices)?;
         let g = dy.float_input("index_select_backward")?.contiguous()?;
         let r = dispatch_float!(g, isel_bwd(&g, &idx, input_shape, d));
         match r {
@@ -316,7 +344,6 @@ impl Tensor {
         if cond.device() != a.device() {
             return Err(Error::DeviceMismatch { op: "where", lhs: cond.device(), rhs: a.device() });
         }
-        a.require_cpu("where")?;
         let shape = crate::views::broadcast_shape(cond.shape(), a.shape())
             .and_then(|s| crate::views::broadcast_shape(&s, b.shape()))
             .ok_or_else(|| Error::BroadcastIncompatible {
@@ -325,6 +352,10 @@ impl Tensor {
                 rhs: a.shape().to_vec(),
             })?;
         let (c, a, b) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
+        #[cfg(feature = "cuda")]
+        if !a.device().is_cpu() {
+            return crate::cuda::ops::layout::where_cond(&c, &a, &b);
+        }
         let cd = match c.cpu() {
             CpuStorage::U8(v) => &v[..],
             _ => unreachable!(),
@@ -353,7 +384,7 @@ impl Tensor {
 
     /// `self` with `value` where `mask` (u8, broadcastable to `self`) is nonzero.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype());
+        let fill = Tensor::full_on(&[], value, self.dtype(), self.device())?;
         let r = Tensor::where_cond(mask, &fill, self)?;
         if r.shape() != self.shape() {
             return Err(Error::BroadcastIncompatible {
