@@ -311,3 +311,146 @@ fn the_caching_allocator_reuses_buffers_across_steps() {
         assert_eq!(tensor::cuda::memory_stats(i).unwrap().cached_bytes, 0);
     }
 }
+
+/// The op's result, or `None` (printing why) when the op has no kernel on this GPU build.
+fn on<T>(what: &str, dev: Device, r: tensor::Result<T>) -> Option<T> {
+    match r {
+        Ok(t) => Some(t),
+        Err(Error::NotImplementedOnDevice { .. }) if !dev.is_cpu() => {
+            eprintln!("skipping {what} on {dev}: no kernel for it in this build");
+            None
+        }
+        Err(e) => panic!("{what} on {dev}: {e}"),
+    }
+}
+
+#[test]
+fn layout_ops_match_the_cpu_on_every_device() {
+    for dev in devices() {
+        let g = |t: &Tensor| t.to_device(dev).unwrap();
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let t = tol(dtype);
+            let a = seq(&[2, 3]).to_dtype(dtype).unwrap();
+            let b = seq(&[2, 1]).affine(1.0, 100.0).unwrap().to_dtype(dtype).unwrap();
+            let a_narrow = a.narrow(1, 1, 2).unwrap();
+            let want = Tensor::cat(&[&a, &b, &a_narrow], 1).unwrap();
+            if let Some(got) =
+                on("cat", dev, Tensor::cat(&[&g(&a), &g(&b), &g(&a).narrow(1, 1, 2).unwrap()], 1))
+            {
+                check(&format!("cat {dtype} on {dev}"), &got, &want, t);
+            }
+            let want = Tensor::cat(&[&a.t().unwrap(), &a.t().unwrap()], 0).unwrap();
+            if let Some(got) = on("cat", dev, Tensor::cat(&[&g(&a).t().unwrap(), &g(&a.t().unwrap())], 0)) {
+                check(&format!("cat dim 0 {dtype} on {dev}"), &got, &want, t);
+            }
+
+            let img = seq(&[2, 2, 3, 4]).to_dtype(dtype).unwrap();
+            let want = img.upsample_nearest2d(6, 9).unwrap();
+            if let Some(got) = on("upsample", dev, g(&img).upsample_nearest2d(6, 9)) {
+                check(&format!("upsample {dtype} on {dev}"), &got, &want, t);
+                let dy = seq(&[2, 2, 6, 9]).to_dtype(dtype).unwrap();
+                let want = Tensor::upsample_nearest2d_backward(&dy, img.shape()).unwrap();
+                let got = Tensor::upsample_nearest2d_backward(&g(&dy), img.shape()).unwrap();
+                check(&format!("upsample backward {dtype} on {dev}"), &got, &want, t);
+            }
+            for cip in [true, false] {
+                let args = ([3, 2], [2, 2], [1, 1], cip);
+                let want = img.avg_pool2d(args.0, args.1, args.2, args.3).unwrap();
+                if let Some(got) = on("avg_pool2d", dev, g(&img).avg_pool2d(args.0, args.1, args.2, args.3)) {
+                    check(&format!("avg_pool2d {dtype} cip={cip} on {dev}"), &got, &want, t);
+                    let dy = seq(want.shape()).to_dtype(dtype).unwrap();
+                    let want = Tensor::avg_pool2d_backward(&dy, img.shape(), args.0, args.1, args.2, args.3)
+                        .unwrap();
+                    let got =
+                        Tensor::avg_pool2d_backward(&g(&dy), img.shape(), args.0, args.1, args.2, args.3)
+                            .unwrap();
+                    check(&format!("avg_pool2d backward {dtype} on {dev}"), &got, &want, t);
+                }
+            }
+
+            let idx = Tensor::from_vec(vec![2i64, 0, 2, -1], &[4]).unwrap();
+            let want = a.index_select(1, &idx).unwrap();
+            if let Some(got) = on("index_select", dev, g(&a).index_select(1, &g(&idx))) {
+                check(&format!("index_select {dtype} on {dev}"), &got, &want, t);
+                let dy = seq(&[2, 4]).to_dtype(dtype).unwrap();
+                let want = Tensor::index_select_backward(&dy, 1, &idx, &[2, 3]).unwrap();
+                let got = Tensor::index_select_backward(&g(&dy), 1, &g(&idx), &[2, 3]).unwrap();
+                // Duplicate indices are summed in another order on the GPU (atomics).
+                check(&format!("index_select backward {dtype} on {dev}"), &got, &want, t.for_reduction(2));
+                let oob = Tensor::from_vec(vec![0i64, 3], &[2]).unwrap();
+                let r = g(&a).index_select(1, &g(&oob));
+                assert!(
+                    matches!(r, Err(Error::IndexOutOfRange { index: 3, dim: 1, size: 3, .. })),
+                    "{dtype} on {dev}: {r:?}"
+                );
+            }
+
+            let zero = Tensor::full(&[], 0.0, dtype);
+            let mask = a.gt(&zero).unwrap();
+            let want = a.masked_fill(&mask, -1.0).unwrap();
+            if let Some(got) = on("masked_fill", dev, g(&a).masked_fill(&g(&mask), -1.0)) {
+                check(&format!("masked_fill {dtype} on {dev}"), &got, &want, t);
+            }
+            let cond = Tensor::from_vec(vec![1u8, 0, 1], &[3]).unwrap();
+            let want = Tensor::where_cond(&cond, &a, &b).unwrap();
+            if let Some(got) = on("where", dev, Tensor::where_cond(&g(&cond), &g(&a), &g(&b))) {
+                check(&format!("where {dtype} on {dev}"), &got, &want, t);
+            }
+        }
+    }
+}
+
+#[test]
+fn dtype_conversions_match_the_cpu_bit_for_bit_on_every_device() {
+    let vals = vec![1.5, -2.25, 3.0, 1e-6, 300.7, -1e20, f64::NAN, 65504.0, 0.1, -0.0, 255.5, 1e-40];
+    for dev in devices() {
+        for from in DType::ALL {
+            let x = Tensor::from_vec(vals.clone(), &[3, 4]).unwrap().to_dtype(from).unwrap().t().unwrap();
+            let xd = x.to_device(dev).unwrap();
+            for to in DType::ALL {
+                let want = x.to_dtype(to).unwrap();
+                let Some(got) = on("to_dtype", dev, xd.to_dtype(to)) else { continue };
+                assert_eq!((got.dtype(), got.device()), (to, dev));
+                let (g, w) = (got.to_vec_f64(), want.to_vec_f64());
+                for (k, (a, b)) in g.iter().zip(&w).enumerate() {
+                    assert!(
+                        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                        "{from}->{to} [{k}] on {dev}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_fills_match_the_cpu_stream_on_every_device() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::BF16] {
+            for offset in [0u64, 3] {
+                let want = Tensor::rand_uniform(&[7, 5], -1.0, 2.0, 42, offset, dtype).unwrap();
+                if let Some(got) = on(
+                    "rand_uniform",
+                    dev,
+                    Tensor::rand_uniform_on(&[7, 5], -1.0, 2.0, 42, offset, dtype, dev),
+                ) {
+                    assert_eq!(got.device(), dev);
+                    // Bit-identical (integer Philox, exact scaling).
+                    assert_eq!(
+                        got.to_vec_f64(),
+                        want.to_vec_f64(),
+                        "uniform {dtype} offset {offset} on {dev}"
+                    );
+                }
+                let want = Tensor::randn(&[7, 5], 0.5, 2.0, 7, offset, dtype).unwrap();
+                if let Some(got) =
+                    on("randn", dev, Tensor::randn_on(&[7, 5], 0.5, 2.0, 7, offset, dtype, dev))
+                {
+                    // CUDA log/sin/cos vs libm: a few ulp in f64, at most 1 ulp after rounding to f32.
+                    let t = if dtype == DType::F64 { Tolerance::new(1e-14, 1e-14) } else { tol(dtype) };
+                    check(&format!("randn {dtype} on {dev}"), &got, &want, t);
+                }
+            }
+        }
+    }
+}
