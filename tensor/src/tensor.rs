@@ -123,12 +123,18 @@ impl Tensor {
         }
     }
 
+    /// Zeros of this tensor's shape and dtype, on its device. (Infallible for compatibility: should
+    /// allocating on the GPU fail, the result is on the CPU and the next op that mixes it with GPU
+    /// tensors returns [`Error::DeviceMismatch`]; use [`Tensor::zeros_on`] to see the error.)
     pub fn zeros_like(&self) -> Self {
-        Self::zeros(self.shape(), self.dtype())
+        Self::zeros_on(self.shape(), self.dtype(), self.device())
+            .unwrap_or_else(|_| Self::zeros(self.shape(), self.dtype()))
     }
 
+    /// Ones of this tensor's shape and dtype, on its device (see [`Tensor::zeros_like`] on failure).
     pub fn ones_like(&self) -> Self {
-        Self::ones(self.shape(), self.dtype())
+        Self::full_on(self.shape(), 1.0, self.dtype(), self.device())
+            .unwrap_or_else(|_| Self::ones(self.shape(), self.dtype()))
     }
 
     /// `[start, start + step, …)` below `end`, as a 1-d tensor.
