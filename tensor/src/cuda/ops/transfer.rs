@@ -6,6 +6,9 @@ use kernels::StridedLayout;
 
 /// Copies `t` to `to` (which differs from `t.device()` and has been checked to be available).
 pub(crate) fn to_device(t: &Tensor, to: Device) -> Result<Tensor> {
+    if t.numel() == 0 {
+        return Tensor::zeros_on(t.shape(), t.dtype(), to);
+    }
     match (t.device(), to) {
         (Device::Cpu, Device::Cuda(i)) => {
             let dev = device(i)?;
