@@ -454,3 +454,38 @@ fn random_fills_match_the_cpu_stream_on_every_device() {
         }
     }
 }
+
+#[test]
+fn batched_matmul_with_broadcast_and_transposes_matches_the_cpu_on_every_device() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for (b, m, k, n) in [(2, 5, 7, 3), (1, 1, 1, 1), (3, 130, 33, 129), (2, 4, 0, 3)] {
+                // a: [b, m, k] as a transposed view; w: [k, n] transposed and broadcast over the batch.
+                let a = seq(&[b, k, m]).to_dtype(dtype).unwrap().transpose(1, 2).unwrap();
+                let w = seq(&[n, k]).affine(0.1, 0.0).unwrap().to_dtype(dtype).unwrap().t().unwrap();
+                let want = a.matmul(&w).unwrap();
+                let Some(got) =
+                    on("matmul", dev, a.to_device(dev).unwrap().matmul(&w.to_device(dev).unwrap()))
+                else {
+                    continue;
+                };
+                // Summation order differs (tiles, FMA): the reduction tolerance over k.
+                check(
+                    &format!("matmul {dtype} {b}x{m}x{k}x{n} on {dev}"),
+                    &got,
+                    &want,
+                    tol(dtype).for_reduction(k),
+                );
+            }
+            // Vector operands lose their dimension as on the CPU.
+            let v = seq(&[4]).to_dtype(dtype).unwrap();
+            let mat = seq(&[4, 3]).to_dtype(dtype).unwrap();
+            let want = v.matmul(&mat).unwrap();
+            if let Some(got) =
+                on("matmul", dev, v.to_device(dev).unwrap().matmul(&mat.to_device(dev).unwrap()))
+            {
+                check(&format!("vector @ matrix {dtype} on {dev}"), &got, &want, tol(dtype).for_reduction(4));
+            }
+        }
+    }
+}

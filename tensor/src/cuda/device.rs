@@ -195,6 +195,8 @@ pub enum KArg {
     F32(f32),
     F64(f64),
     Strided(StridedArg),
+    /// A by-value struct of 18 8-byte fields (`GemmArgs`), as raw words.
+    Words18([u64; 18]),
 }
 
 impl CudaDevice {
@@ -308,6 +310,7 @@ impl CudaDevice {
                 KArg::F32(v) => b.arg(v),
                 KArg::F64(v) => b.arg(v),
                 KArg::Strided(v) => b.arg(v),
+                KArg::Words18(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {

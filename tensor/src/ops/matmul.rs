@@ -56,7 +56,6 @@ impl Tensor {
     /// dimension is removed from the result; leading batch dims broadcast.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         self.check_same("matmul", other)?;
-        self.require_cpu("matmul")?;
         if self.rank() == 0 || other.rank() == 0 {
             return Err(Error::RankMismatch {
                 op: "matmul",
@@ -91,13 +90,18 @@ impl Tensor {
             debug_assert_eq!(l.rank(), r.max(s.len()));
             t.with_layout(l)
         };
-        let a = full(&a.float_input("matmul")?, ra, m, k);
-        let b = full(&b.float_input("matmul")?, rb, k, n);
-        let (a, a_bs) = fold_batch(a, &batch)?;
-        let (b, b_bs) = fold_batch(b, &batch)?;
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
+        // The GPU GEMMs take every float dtype natively (f16/bf16 on tensor cores, f32 accumulation).
+        let on_cpu = self.device().is_cpu();
+        let widen = |t: &Tensor| if on_cpu { t.float_input("matmul") } else { Ok(t.clone()) };
+        let a = full(&widen(&a)?, ra, m, k);
+        let b = full(&widen(&b)?, rb, k, n);
+        let (a, a_bs) = fold_batch(a, &batch)?;
+        let (b, b_bs) = fold_batch(b, &batch)?;
         let out = match a.dtype() {
+            #[cfg(feature = "cuda")]
+            _ if !on_cpu => crate::cuda::ops::matmul::gemm(&a, a_bs, &b, b_bs, [nb, m, k, n], &out_shape)?,
             crate::DType::F32 => {
                 Tensor::from_pooled(matmul_impl::<f32>(&a, a_bs, &b, b_bs, nb, m, k, n), &out_shape)
             }

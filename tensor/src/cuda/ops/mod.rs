@@ -4,6 +4,7 @@
 
 pub(crate) mod elementwise;
 pub(crate) mod layout;
+pub(crate) mod matmul;
 pub(crate) mod random;
 pub(crate) mod transfer;
 
