@@ -9,8 +9,10 @@ use kernels::cuda_abi::LaunchDims;
 
 /// Threads per block of every GEMM kernel.
 const THREADS: u32 = 256;
-/// Block tiles (m, n) of the SIMT (f32/f64) and tensor-core (f16/bf16) kernels.
-const SIMT_TILE: (usize, usize) = (64, 64);
+/// Block tiles (m, n) of `gemm_f32`, `gemm_f64` and the tensor-core (f16/bf16) kernels (mirrors
+/// `F32_TILE`, `F64_TILE`, `TC_TILE` of gemm/cuda.rs; use its `launch_dims_*` once it is on main).
+const F32_TILE: (usize, usize) = (128, 128);
+const F64_TILE: (usize, usize) = (64, 64);
 const TC_TILE: (usize, usize) = (128, 128);
 const MAX_GRID_YZ: usize = 65535;
 
@@ -66,7 +68,11 @@ pub(crate) fn gemm(
         1.0,
         0.0,
     );
-    let tile = if matches!(a.dtype(), DType::F16 | DType::BF16) { TC_TILE } else { SIMT_TILE };
+    let tile = match a.dtype() {
+        DType::F32 => F32_TILE,
+        DType::F64 => F64_TILE,
+        _ => TC_TILE,
+    };
     let (gx, gy) = (m.div_ceil(tile.0), n.div_ceil(tile.1));
     if gx > i32::MAX as usize || gy > MAX_GRID_YZ {
         return Err(Error::invalid(op, format!("[{m} x {k}] @ [{k} x {n}] exceeds the GPU grid limits")));
