@@ -346,24 +346,93 @@ pub(crate) fn index_select(x: &Tensor, d: usize, idx: &Tensor) -> Result<Tensor>
     Ok(Tensor::from_cuda(y, &out_shape))
 }
 
-/// `index_select_bwd_<f32|f64>(dy, idx, dsrc, outer, n, inner, m, err)` into a zeroed `dsrc`;
-/// f16/bf16 gradients are computed in f32 and rounded back, as on the CPU.
+/// Gradient of `index_select`. Preferred: the deterministic four-launch path
+/// (`index_select_bwd_count`, `_scan`, `_fill`, `_gather_<dt>`), bit-identical to the CPU for every
+/// float dtype, when `n·m` is moderate; otherwise the atomic `index_select_bwd_<f32|f64>` into a
+/// zeroed `dsrc` (16-bit gradients computed in f32 and rounded back, as on the CPU).
 pub(crate) fn index_select_backward(dy: &Tensor, d: usize, idx: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let op = "index_select_backward";
     same_device(op, &[dy, idx])?;
-    float_suffix(op, dy.dtype())?;
+    let dt = float_suffix(op, dy.dtype())?;
+    let (o, n, i) = (shape[..d].iter().product::<usize>(), shape[d], shape[d + 1..].iter().product::<usize>());
+    let m = idx.numel();
+    let gather = format!("index_select_bwd_gather_{dt}");
+    let deterministic = ["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill", &gather]
+        .iter()
+        .all(|k| has_kernel(k))
+        && (n as u128) * (m as u128) <= 1_000_000_000
+        && m < (1 << 31);
+    if deterministic {
+        return index_select_backward_deterministic(dy, d, idx, shape, [o, n, i], &gather);
+    }
     let cdt = if dy.dtype().is_half() { DType::F32 } else { dy.dtype() };
     let name = format!("index_select_bwd_{}", cdt.as_str());
     need(op, &name, dy.device())?;
     let g = if cdt != dy.dtype() { to_dtype(dy, cdt)? } else { dy.contiguous()? };
     let idx = idx.contiguous()?;
     let (gs, dev) = storage(op, &g)?;
-    let (o, n, i) =
-        (shape[..d].iter().product::<usize>(), shape[d], shape[d + 1..].iter().product::<usize>());
     let dx = CudaStorage::zeros(&dev, cdt, kernels::strided::numel(shape))?;
     index_launch(op, &name, gs.ptr_at(g.offset()), &idx, dx.ptr(), [o, n, i], d)?;
     let r = Tensor::from_cuda(dx, shape);
     if cdt != dy.dtype() { to_dtype(&r, dy.dtype()) } else { Ok(r) }
+}
+
+/// The four launches of the deterministic backward (layout/cuda.rs): count the readers of each
+/// source row (and check the indices), scan them into `starts`, list the readers in `rows`, gather.
+fn index_select_backward_deterministic(
+    dy: &Tensor,
+    d: usize,
+    idx: &Tensor,
+    shape: &[usize],
+    [o, n, i]: [usize; 3],
+    gather: &str,
+) -> Result<Tensor> {
+    let op = "index_select_backward";
+    let (dy, idx) = (dy.contiguous()?, idx.contiguous()?);
+    let (ds, dev) = storage(op, &dy)?;
+    let (is, _) = storage(op, &idx)?;
+    let m = idx.numel();
+    let idx_ptr = is.ptr_at(idx.offset());
+    let err = dev.htod(&[u64::MAX])?;
+    let starts = dev.alloc_zeros((n + 1) * 4)?;
+    let rows = dev.alloc(m.max(1) * 4)?;
+    let (n64, m64) = (KArg::I64(n as i64), KArg::I64(m as i64));
+    dev.launch(
+        "index_select_bwd_count",
+        dims(n.max(m)),
+        &[KArg::Ptr(idx_ptr), n64, m64, KArg::Ptr(starts.ptr()), KArg::Ptr(err.ptr())],
+    )?;
+    let bad = dev.dtoh::<u64>(&err, 0, 1)?[0];
+    if bad != u64::MAX {
+        let index = dev.dtoh::<i64>(is.buffer(), idx.offset() + bad as usize, 1).map(|v| v[0]).unwrap_or(-1);
+        return Err(Error::IndexOutOfRange { op, index, dim: d, size: n });
+    }
+    let scan = LaunchDims { grid: (1, 1, 1), block: (256, 1, 1), shared_mem_bytes: 0 };
+    dev.launch("index_select_bwd_scan", scan, &[KArg::Ptr(starts.ptr()), n64])?;
+    dev.launch(
+        "index_select_bwd_fill",
+        dims(n),
+        &[KArg::Ptr(idx_ptr), n64, m64, KArg::Ptr(starts.ptr()), KArg::Ptr(rows.ptr())],
+    )?;
+    let len = o * n * i;
+    let dx = CudaStorage::alloc(&dev, dy.dtype(), len)?;
+    if len > 0 {
+        dev.launch(
+            gather,
+            dims(len),
+            &[
+                KArg::Ptr(ds.ptr_at(dy.offset())),
+                KArg::Ptr(starts.ptr()),
+                KArg::Ptr(rows.ptr()),
+                KArg::Ptr(dx.ptr()),
+                KArg::I64(o as i64),
+                n64,
+                KArg::I64(i as i64),
+                m64,
+            ],
+        )?;
+    }
+    Ok(Tensor::from_cuda(dx, shape))
 }
 
 /// `where_<dt>(cond, cl, a, al, b, bl, dst, n)` on views broadcast to one shape.
