@@ -444,6 +444,14 @@ impl Tensor {
         Ok(())
     }
 
+    /// Checks that two tensors live on the same device.
+    pub(crate) fn check_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.device() != other.device() {
+            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: other.device() });
+        }
+        Ok(())
+    }
+
     /// Checks that two tensors have identical shapes.
     pub(crate) fn check_same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
         if self.shape() != other.shape() {

@@ -279,8 +279,13 @@ fn gpu_ops_without_a_kernel_and_mixed_devices_are_typed_errors() {
         let x = seq(&[1, 2, 5, 5]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
         let r = x.conv2d(&w, None, &tensor::Conv2dOptions::default());
         assert!(matches!(r, Err(Error::NotImplementedOnDevice { op: "conv2d", .. })), "{r:?}");
-        let r = x.group_norm(1, None, None, 1e-5);
-        assert!(matches!(r, Err(Error::NotImplementedOnDevice { .. })), "{:?}", r.map(|o| o.y));
+        let q = seq(&[1, 1, 4, 8]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
+        let r = Tensor::attention(&q, &q, &q, None, 0.5);
+        assert!(
+            matches!(r, Err(Error::NotImplementedOnDevice { op: "attention", .. })),
+            "{:?}",
+            r.map(|o| o.out)
+        );
         // Storage access is an error, not a panic.
         assert!(ad.storage().cpu().is_err());
         // Live storage counts device buffers.
@@ -486,6 +491,158 @@ fn batched_matmul_with_broadcast_and_transposes_matches_the_cpu_on_every_device(
             {
                 check(&format!("vector @ matrix {dtype} on {dev}"), &got, &want, tol(dtype).for_reduction(4));
             }
+        }
+    }
+}
+
+#[test]
+fn reductions_and_softmax_match_the_cpu_on_every_device() {
+    let ops = [
+        tensor::ReduceOp::Sum,
+        tensor::ReduceOp::Mean,
+        tensor::ReduceOp::Max,
+        tensor::ReduceOp::Min,
+        tensor::ReduceOp::Var { correction: 1 },
+        tensor::ReduceOp::Var { correction: 0 },
+    ];
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            // A permuted [3, 4, 5] view; long rows (2000) take the one-block-per-row path.
+            let x = seq(&[4, 5, 3]).to_dtype(dtype).unwrap().permute(&[2, 0, 1]).unwrap();
+            let long = seq(&[3, 2000]).to_dtype(dtype).unwrap();
+            let (xd, ld) = (x.to_device(dev).unwrap(), long.to_device(dev).unwrap());
+            for op in ops {
+                for dims in [&[][..], &[0], &[1, 2], &[-1]] {
+                    let want = x.reduce(op, dims, true).unwrap();
+                    let Some(got) = on("reduce", dev, xd.reduce(op, dims, true)) else { continue };
+                    // The GPU sums in f64 and rounds once; the CPU's f32 lanes round more often.
+                    check(
+                        &format!("{op:?} {dims:?} {dtype} on {dev}"),
+                        &got,
+                        &want,
+                        tol(dtype).for_reduction(60),
+                    );
+                }
+                let want = long.reduce(op, &[1], false).unwrap();
+                if let Some(got) = on("reduce", dev, ld.reduce(op, &[1], false)) {
+                    check(
+                        &format!("{op:?} long rows {dtype} on {dev}"),
+                        &got,
+                        &want,
+                        tol(dtype).for_reduction(2000),
+                    );
+                }
+            }
+            for d in [0isize, 2] {
+                let want = x.argmax(d, false).unwrap();
+                if let Some(got) = on("argmax", dev, xd.argmax(d, false)) {
+                    assert_eq!(
+                        got.to_vec::<i64>().unwrap(),
+                        want.to_vec::<i64>().unwrap(),
+                        "argmax {dtype} on {dev}"
+                    );
+                }
+                let want = x.argmin(d, true).unwrap();
+                if let Some(got) = on("argmin", dev, xd.argmin(d, true)) {
+                    assert_eq!(got.shape(), want.shape());
+                    assert_eq!(
+                        got.to_vec::<i64>().unwrap(),
+                        want.to_vec::<i64>().unwrap(),
+                        "argmin {dtype} on {dev}"
+                    );
+                }
+            }
+            for log in [false, true] {
+                for d in [0isize, 1, 2] {
+                    let want = if log { x.log_softmax(d) } else { x.softmax(d) }.unwrap();
+                    let got = if log { xd.log_softmax(d) } else { xd.softmax(d) };
+                    let Some(got) = on("softmax", dev, got) else { continue };
+                    assert!(got.is_contiguous());
+                    check(&format!("softmax log={log} dim {d} {dtype} on {dev}"), &got, &want, tol(dtype));
+                    let dy = seq(x.shape()).affine(0.1, 0.0).unwrap().to_dtype(dtype).unwrap();
+                    let f = if log { Tensor::log_softmax_backward } else { Tensor::softmax_backward };
+                    let want = f(&want, &dy, d).unwrap();
+                    let got = f(&got, &dy.to_device(dev).unwrap(), d).unwrap();
+                    check(
+                        &format!("softmax backward log={log} dim {d} {dtype} on {dev}"),
+                        &got,
+                        &want,
+                        tol(dtype).for_reduction(5),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn layer_and_group_norm_match_the_cpu_on_every_device() {
+    for dev in devices() {
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            let g = |t: &Tensor| t.to_device(dev).unwrap();
+            let t = tol(dtype).for_reduction(64);
+            // Layer norm over the last dim of a strided [6, 40] view.
+            let x = seq(&[40, 6]).to_dtype(dtype).unwrap().t().unwrap();
+            let gamma = seq(&[40]).affine(0.1, 1.0).unwrap().to_dtype(dtype).unwrap();
+            let beta = seq(&[40]).affine(0.05, 0.0).unwrap().to_dtype(dtype).unwrap();
+            let dy = seq(&[6, 40]).affine(0.2, 0.1).unwrap().to_dtype(dtype).unwrap();
+            for aff in [false, true] {
+                let (ga, be) = if aff { (Some(&gamma), Some(&beta)) } else { (None, None) };
+                let want = x.layer_norm(ga, be, 1e-5).unwrap();
+                let (gd, bd) = (g(&gamma), g(&beta));
+                let (gad, bed) = if aff { (Some(&gd), Some(&bd)) } else { (None, None) };
+                let Some(got) = on("layer_norm", dev, g(&x).layer_norm(gad, bed, 1e-5)) else { continue };
+                check(&format!("layer_norm y {dtype} aff={aff} on {dev}"), &got.y, &want.y, t);
+                check(&format!("layer_norm mean {dtype} on {dev}"), &got.mean, &want.mean, t);
+                check(&format!("layer_norm rstd {dtype} on {dev}"), &got.rstd, &want.rstd, t);
+                let wg = x.layer_norm_backward(ga, &want, &dy, aff).unwrap();
+                let gg = g(&x).layer_norm_backward(gad, &got, &g(&dy), aff).unwrap();
+                check(&format!("layer_norm dx {dtype} aff={aff} on {dev}"), &gg.dx, &wg.dx, t);
+                assert_eq!(gg.dgamma.is_some(), aff);
+                if aff {
+                    let tp = tol(dtype).for_reduction(6 * 64);
+                    check(
+                        &format!("layer_norm dgamma {dtype} on {dev}"),
+                        gg.dgamma.as_ref().unwrap(),
+                        wg.dgamma.as_ref().unwrap(),
+                        tp,
+                    );
+                    check(
+                        &format!("layer_norm dbeta {dtype} on {dev}"),
+                        gg.dbeta.as_ref().unwrap(),
+                        wg.dbeta.as_ref().unwrap(),
+                        tp,
+                    );
+                }
+            }
+            // Group norm of [2, 6, 3, 5] in 3 groups.
+            let x = seq(&[2, 6, 3, 5]).to_dtype(dtype).unwrap();
+            let gamma = seq(&[6]).affine(0.1, 1.0).unwrap().to_dtype(dtype).unwrap();
+            let beta = seq(&[6]).to_dtype(dtype).unwrap();
+            let dy = seq(&[2, 6, 3, 5]).affine(0.3, 0.0).unwrap().to_dtype(dtype).unwrap();
+            let want = x.group_norm(3, Some(&gamma), Some(&beta), 1e-5).unwrap();
+            let Some(got) =
+                on("group_norm", dev, g(&x).group_norm(3, Some(&g(&gamma)), Some(&g(&beta)), 1e-5))
+            else {
+                continue;
+            };
+            check(&format!("group_norm y {dtype} on {dev}"), &got.y, &want.y, t);
+            let wg = x.group_norm_backward(3, Some(&gamma), &want, &dy, true).unwrap();
+            let gg = g(&x).group_norm_backward(3, Some(&g(&gamma)), &got, &g(&dy), true).unwrap();
+            check(&format!("group_norm dx {dtype} on {dev}"), &gg.dx, &wg.dx, t);
+            let tp = tol(dtype).for_reduction(60);
+            check(
+                &format!("group_norm dgamma {dtype} on {dev}"),
+                gg.dgamma.as_ref().unwrap(),
+                wg.dgamma.as_ref().unwrap(),
+                tp,
+            );
+            check(
+                &format!("group_norm dbeta {dtype} on {dev}"),
+                gg.dbeta.as_ref().unwrap(),
+                wg.dbeta.as_ref().unwrap(),
+                tp,
+            );
         }
     }
 }

@@ -198,8 +198,11 @@ impl Tensor {
         eps: f64,
     ) -> Result<NormOutput> {
         let op = "group_norm";
-        self.require_cpu(op)?;
         let dims = gn_dims(op, self, groups)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::group_norm(self, dims, gamma, beta, eps);
+        }
         let (g, b) = (affine_check(op, gamma, self, dims[1])?, affine_check(op, beta, self, dims[1])?);
         let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, gn_fwd(dims, eps, &x, g.as_ref(), b.as_ref()));
@@ -216,9 +219,12 @@ impl Tensor {
         affine: bool,
     ) -> Result<NormGrads> {
         let op = "group_norm_backward";
-        self.require_cpu(op)?;
         self.check_same_shape(op, dy)?;
         let dims = gn_dims(op, self, groups)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::group_norm_backward(self, dims, gamma, saved, dy, affine);
+        }
         let g = affine_check(op, gamma, self, dims[1])?;
         let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, gn_bwd(dims, &x, g.as_ref(), &saved, &d, affine));
@@ -228,8 +234,11 @@ impl Tensor {
     /// Layer normalisation over the last dimension, then `· gamma + beta` when given.
     pub fn layer_norm(&self, gamma: Option<&Tensor>, beta: Option<&Tensor>, eps: f64) -> Result<NormOutput> {
         let op = "layer_norm";
-        self.require_cpu(op)?;
         let (rows, cols) = ln_dims(op, self)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::layer_norm(self, gamma, beta, eps, rows, cols);
+        }
         let (g, b) = (affine_check(op, gamma, self, cols)?, affine_check(op, beta, self, cols)?);
         let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, ln_fwd(rows, cols, eps, &x, g.as_ref(), b.as_ref()));
@@ -245,9 +254,12 @@ impl Tensor {
         affine: bool,
     ) -> Result<NormGrads> {
         let op = "layer_norm_backward";
-        self.require_cpu(op)?;
         self.check_same_shape(op, dy)?;
         let (rows, cols) = ln_dims(op, self)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::layer_norm_backward(self, gamma, saved, dy, affine, rows, cols);
+        }
         let g = affine_check(op, gamma, self, cols)?;
         let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, ln_bwd(rows, cols, &x, g.as_ref(), &saved, &d, affine));
@@ -264,6 +276,9 @@ impl Tensor {
         dy: &Tensor,
         saved: &NormOutput,
     ) -> Result<(Tensor, Tensor, NormOutput)> {
+        for t in [dy, &saved.mean, &saved.rstd] {
+            self.check_device(op, t)?;
+        }
         let x = self.float_input(op)?.contiguous()?;
         let d = dy.float_input(op)?.contiguous()?;
         let saved = NormOutput {

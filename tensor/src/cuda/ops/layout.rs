@@ -354,7 +354,8 @@ pub(crate) fn index_select_backward(dy: &Tensor, d: usize, idx: &Tensor, shape: 
     let op = "index_select_backward";
     same_device(op, &[dy, idx])?;
     let dt = float_suffix(op, dy.dtype())?;
-    let (o, n, i) = (shape[..d].iter().product::<usize>(), shape[d], shape[d + 1..].iter().product::<usize>());
+    let (o, n, i) =
+        (shape[..d].iter().product::<usize>(), shape[d], shape[d + 1..].iter().product::<usize>());
     let m = idx.numel();
     let gather = format!("index_select_bwd_gather_{dt}");
     let deterministic = ["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill", &gather]

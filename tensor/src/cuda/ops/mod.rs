@@ -5,7 +5,9 @@
 pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
+pub(crate) mod norm;
 pub(crate) mod random;
+pub(crate) mod reduce;
 pub(crate) mod transfer;
 
 use super::{CudaDevice, CudaStorage};
