@@ -13,6 +13,8 @@ mod storage;
 
 #[cfg(feature = "cuda")]
 pub use device::{CudaDevice, DeviceBuffer, KArg, device, device_count, has_kernel};
+#[cfg(feature = "cuda")]
+pub use ops::runtime_kernels;
 pub use pool::PoolStats;
 #[cfg(feature = "cuda")]
 pub use storage::CudaStorage;
