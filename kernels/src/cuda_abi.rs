@@ -102,8 +102,9 @@ mod tests {
 
     #[test]
     fn strided_arg_merges_and_indexes_like_the_layout() {
-        // A permuted, offset view: (4, 3, 2) with strides (1, 8, 4) (not mergeable).
-        let l = StridedLayout::new(vec![4, 3, 2], vec![1, 8, 4], 5);
+        // A permuted, offset view: (4, 3, 2) with strides (1, 8, 3) (not mergeable: strides (8, 4)
+        // would be, since 8 = 4·2 makes the last two dims one of 6 elements with stride 4).
+        let l = StridedLayout::new(vec![4, 3, 2], vec![1, 8, 3], 5);
         let a = StridedArg::from_layout(&l).unwrap();
         assert_eq!(a.ndim, 3);
         assert_eq!(a.contiguous, 0);
@@ -111,11 +112,15 @@ mod tests {
         for i in 0..4 {
             for j in 0..3 {
                 for k in 0..2 {
-                    assert_eq!(a.offset_of(lin), (5 + i + 8 * j + 4 * k) as i64);
+                    assert_eq!(a.offset_of(lin), (5 + i + 8 * j + 3 * k) as i64);
                     lin += 1;
                 }
             }
         }
+        // (3, 2) with strides (8, 4) merges into 6 elements of stride 4, indexed the same.
+        let m = StridedArg::from_layout(&StridedLayout::new(vec![4, 3, 2], vec![1, 8, 4], 5)).unwrap();
+        assert_eq!((m.ndim, m.shape[1], m.strides[1]), (2, 6, 4));
+        assert_eq!(m.offset_of(2 * 6 + 5), 5 + 2 + 8 * 2 + 4);
         // A contiguous 3-d layout with an offset merges to one contiguous dimension.
         let c = StridedArg::from_layout(&StridedLayout::new(vec![2, 3, 4], vec![12, 4, 1], 7)).unwrap();
         assert_eq!((c.ndim, c.contiguous, c.offset), (1, 1, 7));

@@ -22,9 +22,9 @@ fn tensor(storage: CpuStorage, shape: &[usize]) -> Tensor {
 /// Every element's bit pattern in row-major order (read from storage directly, not via the checkpoint
 /// code), so that NaN payloads and -0.0 are compared exactly.
 fn bits(t: &Tensor) -> Vec<u64> {
-    let c = t.contiguous();
+    let c = t.contiguous().unwrap();
     let (o, n) = (c.offset(), c.numel());
-    match c.storage().cpu() {
+    match c.storage().cpu().unwrap() {
         CpuStorage::F32(v) => v[o..o + n].iter().map(|x| x.to_bits() as u64).collect(),
         CpuStorage::F64(v) => v[o..o + n].iter().map(|x| x.to_bits()).collect(),
         CpuStorage::F16(v) | CpuStorage::BF16(v) => v[o..o + n].iter().map(|&x| x as u64).collect(),

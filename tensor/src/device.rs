@@ -12,17 +12,20 @@ pub enum Device {
 }
 
 impl Device {
-    /// Checks that this device can hold tensors in this build and on this machine.
+    /// Checks that this device can hold tensors in this build and on this machine: for `Cuda(i)` the
+    /// build has the `cuda` feature, the NVIDIA driver is installed, GPU `i` exists and a context can
+    /// be created on it (the GPU is opened here, once per process). Never panics.
     pub fn ensure_available(self) -> crate::Result<()> {
         match self {
             Device::Cpu => Ok(()),
-            Device::Cuda(i) => Err(crate::Error::DeviceUnavailable {
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => crate::cuda::device(i).map(|_| ()),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => Err(crate::Error::DeviceUnavailable {
                 device: self,
-                reason: if cfg!(feature = "cuda") {
-                    format!("the CUDA backend (issue 6) cannot open GPU {i} yet")
-                } else {
-                    "this build has no CUDA support: rebuild with `--features cuda`".to_string()
-                },
+                reason: "this build has no CUDA support: rebuild with `--features cuda` \
+                         (e.g. `cargo build --features tensor/cuda`)"
+                    .to_string(),
             }),
         }
     }

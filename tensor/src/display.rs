@@ -27,7 +27,10 @@ impl Tensor {
         let shape = self.shape().to_vec();
         let float = self.dtype().is_float();
         let summarize = self.numel() > THRESHOLD;
-        let vals = self.to_vec_f64();
+        let vals = match self.try_to_vec_f64() {
+            Ok(v) => v,
+            Err(e) => return write!(f, "<values unavailable: {e}>"),
+        };
         let strides = kernels::strided::contiguous_strides(&shape);
         let width = vals.iter().take(10_000).map(|&v| fmt_value(v, float, 0).len()).max().unwrap_or(1);
         fn rec(

@@ -40,6 +40,22 @@ pub enum Error {
     )]
     NotViewable { op: &'static str, shape: Vec<usize>, strides: Vec<usize>, target: Vec<usize> },
 
+    #[error(
+        "{op} is not implemented on {device} yet (no kernel for it in this build); move the tensors to the CPU with `to_cpu()` for this op"
+    )]
+    NotImplementedOnDevice { op: &'static str, device: Device },
+
+    #[error(
+        "kernel `{kernel}` is not in this build's PTX (needed on {device}): the kernels crate has no such CUDA kernel"
+    )]
+    KernelNotFound { kernel: String, device: Device },
+
+    #[error("launching kernel `{kernel}` on {device} with {shape} failed: {reason}")]
+    KernelLaunch { kernel: String, device: Device, shape: String, reason: String },
+
+    #[error("{device}: {what} failed: {reason}")]
+    DeviceFailure { device: Device, what: String, reason: String },
+
     #[error("{op}: invalid argument: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
 }

@@ -1,8 +1,8 @@
 //! # tensor
 //!
-//! The strided tensor of Matryoshka: shared storage (CPU now; CUDA behind the `cuda` feature, issue
-//! 6) plus a layout (shape, strides, offset), a dtype and a device. Views share storage; ops accept any
-//! layout and return contiguous results; every fallible call returns a typed [`Error`] that names the
+//! The strided tensor of Matryoshka: shared storage (CPU, or a GPU behind the `cuda` feature) plus a
+//! layout (shape, strides, offset), a dtype and a device. Views share storage; ops accept any layout
+//! and return contiguous results; every fallible call returns a typed [`Error`] that names the
 //! op and the offending shapes, dtypes, devices or indices.
 //!
 //! | file | what |
@@ -10,9 +10,12 @@
 //! | `tensor.rs` | the type, constructors, element access, `contiguous`, dtype conversion |
 //! | `views.rs` | reshape/view, permute, transpose, narrow, select, chunk, expand, squeeze, unsqueeze |
 //! | `ops/` | dispatch of every op to the `kernels` crate (unary, binary, reduce, matmul, conv, attention, norm, softmax, layout ops, random) |
+//! | `cuda/` | the CUDA runtime (feature `cuda`): per-GPU context/stream/kernel cache (`device.rs`), the caching allocator (`pool.rs`, tested without a GPU), device storage, and the GPU paths of the ops (`cuda/ops/`) |
+//! | `testing.rs` | `devices()`: the devices tests loop over (CPU, plus `cuda:0` when one opens) |
 //! | `display.rs` | PyTorch-like printing |
 //! | `dtype.rs`, `device.rs`, `error.rs`, `storage.rs` | the vocabulary |
 
+pub mod cuda;
 mod device;
 mod display;
 mod dtype;
@@ -20,6 +23,7 @@ mod error;
 pub mod ops;
 pub mod storage;
 mod tensor;
+pub mod testing;
 pub mod views;
 
 pub use device::Device;

@@ -101,10 +101,13 @@ pub fn live_storage() -> (usize, usize) {
     (LIVE_COUNT.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed))
 }
 
-/// Storage on some device. Created through [`Storage::new_cpu`] so that live storage is counted.
+/// Storage on some device. Created through [`Storage::new_cpu`] / `Storage::new_cuda` so that live
+/// storage is counted.
 #[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
 }
 
 impl Drop for Storage {
@@ -121,37 +124,70 @@ impl Storage {
         LIVE_BYTES.fetch_add(s.size_in_bytes(), Ordering::Relaxed);
         Storage::Cpu(s)
     }
+    /// Wraps a device buffer (counted in [`live_storage`]).
+    #[cfg(feature = "cuda")]
+    pub fn new_cuda(s: crate::cuda::CudaStorage) -> Self {
+        LIVE_COUNT.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(s.size_in_bytes(), Ordering::Relaxed);
+        Storage::Cuda(s)
+    }
     pub fn size_in_bytes(&self) -> usize {
         match self {
             Storage::Cpu(s) => s.size_in_bytes(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.size_in_bytes(),
         }
     }
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.device(),
         }
     }
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.dtype(),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(s) => s.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub fn cpu(&self) -> &CpuStorage {
+    /// The CPU buffer; [`crate::Error::NotImplementedOnDevice`] for device storage (copy the tensor
+    /// to the host first with `Tensor::to_cpu`).
+    pub fn cpu(&self) -> crate::Result<&CpuStorage> {
         match self {
-            Storage::Cpu(s) => s,
+            Storage::Cpu(s) => Ok(s),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => {
+                Err(crate::Error::NotImplementedOnDevice { op: "host access to storage", device: s.device() })
+            }
         }
     }
-    pub fn cpu_mut(&mut self) -> &mut CpuStorage {
+    pub fn cpu_mut(&mut self) -> crate::Result<&mut CpuStorage> {
         match self {
-            Storage::Cpu(s) => s,
+            Storage::Cpu(s) => Ok(s),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => {
+                Err(crate::Error::NotImplementedOnDevice { op: "host access to storage", device: s.device() })
+            }
+        }
+    }
+    /// The device buffer, if this storage lives on a GPU.
+    #[cfg(feature = "cuda")]
+    pub fn cuda(&self) -> Option<&crate::cuda::CudaStorage> {
+        match self {
+            Storage::Cuda(s) => Some(s),
+            Storage::Cpu(_) => None,
         }
     }
 }

@@ -41,6 +41,13 @@ impl Tensor {
         Self { storage: Arc::new(Storage::new_cpu(s)), layout: StridedLayout::contiguous(shape) }
     }
 
+    /// A contiguous tensor over a fresh device buffer whose length equals the shape's element count.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn from_cuda(s: crate::cuda::CudaStorage, shape: &[usize]) -> Self {
+        debug_assert_eq!(s.len(), kernels::strided::numel(shape));
+        Self { storage: Arc::new(Storage::new_cuda(s)), layout: StridedLayout::contiguous(shape) }
+    }
+
     /// A view sharing this tensor's storage with another layout (bounds already established).
     pub(crate) fn with_layout(&self, layout: StridedLayout) -> Self {
         debug_assert!(layout.required_len() <= self.storage.len());
@@ -84,12 +91,50 @@ impl Tensor {
         Self::from_cpu(CpuStorage::full(dtype, kernels::strided::numel(shape), v), shape)
     }
 
-    pub fn zeros_like(&self) -> Self {
-        Self::zeros(self.shape(), self.dtype())
+    /// A zero-filled tensor on `device`.
+    pub fn zeros_on(shape: &[usize], dtype: DType, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(Self::zeros(shape, dtype)),
+            Device::Cuda(_) => {
+                device.ensure_available()?;
+                #[cfg(feature = "cuda")]
+                {
+                    crate::cuda::ops::layout::zeros(shape, dtype, device)
+                }
+                #[cfg(not(feature = "cuda"))]
+                unreachable!("ensure_available refuses CUDA devices without the cuda feature")
+            }
+        }
     }
 
+    /// Every element `v` (rounded to the dtype), on `device`.
+    pub fn full_on(shape: &[usize], v: f64, dtype: DType, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(Self::full(shape, v, dtype)),
+            Device::Cuda(_) => {
+                device.ensure_available()?;
+                #[cfg(feature = "cuda")]
+                {
+                    crate::cuda::ops::layout::full(shape, v, dtype, device)
+                }
+                #[cfg(not(feature = "cuda"))]
+                unreachable!("ensure_available refuses CUDA devices without the cuda feature")
+            }
+        }
+    }
+
+    /// Zeros of this tensor's shape and dtype, on its device. (Infallible for compatibility: should
+    /// allocating on the GPU fail, the result is on the CPU and the next op that mixes it with GPU
+    /// tensors returns [`Error::DeviceMismatch`]; use [`Tensor::zeros_on`] to see the error.)
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros_on(self.shape(), self.dtype(), self.device())
+            .unwrap_or_else(|_| Self::zeros(self.shape(), self.dtype()))
+    }
+
+    /// Ones of this tensor's shape and dtype, on its device (see [`Tensor::zeros_like`] on failure).
     pub fn ones_like(&self) -> Self {
-        Self::ones(self.shape(), self.dtype())
+        Self::full_on(self.shape(), 1.0, self.dtype(), self.device())
+            .unwrap_or_else(|_| Self::ones(self.shape(), self.dtype()))
     }
 
     /// `[start, start + step, …)` below `end`, as a 1-d tensor.
@@ -150,8 +195,31 @@ impl Tensor {
         Arc::strong_count(&self.storage)
     }
 
+    /// The CPU buffer. Internal: every public op checks the device first (dispatching to the GPU path
+    /// or returning [`Error::NotImplementedOnDevice`]) before it reaches CPU code.
     pub(crate) fn cpu(&self) -> &CpuStorage {
-        self.storage.cpu()
+        match self.storage.as_ref() {
+            Storage::Cpu(s) => s,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => {
+                unreachable!("CPU code reached with a {} tensor: the op must check the device", self.device())
+            }
+        }
+    }
+
+    /// The device buffer of a GPU tensor.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda_storage(&self, op: &'static str) -> Result<&crate::cuda::CudaStorage> {
+        self.storage.cuda().ok_or(Error::DeviceMismatch { op, lhs: self.device(), rhs: Device::Cuda(0) })
+    }
+
+    /// [`Error::NotImplementedOnDevice`] unless the tensor is on the CPU (for ops with no GPU kernel).
+    pub(crate) fn require_cpu(&self, op: &'static str) -> Result<()> {
+        if self.device().is_cpu() {
+            Ok(())
+        } else {
+            Err(Error::NotImplementedOnDevice { op, device: self.device() })
+        }
     }
 
     pub fn is_contiguous(&self) -> bool {
@@ -172,18 +240,31 @@ impl Tensor {
 
     /// All elements in row-major order, converted to `T`'s dtype if needed.
     pub fn to_vec<T: WithDType>(&self) -> Result<Vec<T>> {
+        if !self.device().is_cpu() {
+            return self.to_cpu()?.to_vec();
+        }
         let t = if self.dtype() == T::DTYPE { self.clone() } else { self.to_dtype(T::DTYPE)? };
-        let t = t.contiguous();
+        let t = t.contiguous()?;
         let s = T::slice(t.cpu()).expect("dtype checked above");
         Ok(s[t.offset()..t.offset() + t.numel()].to_vec())
     }
 
-    /// Row-major elements widened to f64 (any dtype).
+    /// Row-major elements widened to f64 (any dtype; a GPU tensor is copied to the host). If that copy
+    /// fails (a broken GPU context) every element is NaN: use [`Tensor::try_to_vec_f64`] to get the
+    /// error.
     pub fn to_vec_f64(&self) -> Vec<f64> {
+        self.try_to_vec_f64().unwrap_or_else(|_| vec![f64::NAN; self.numel()])
+    }
+
+    /// Row-major elements widened to f64, copying a GPU tensor to the host.
+    pub fn try_to_vec_f64(&self) -> Result<Vec<f64>> {
+        if !self.device().is_cpu() {
+            return self.to_cpu()?.try_to_vec_f64();
+        }
         let mut out = Vec::with_capacity(self.numel());
         let s = self.cpu();
         self.layout.for_each_offset(|o| out.push(s.get_f64(o)));
-        out
+        Ok(out)
     }
 
     /// The single element of a one-element tensor, as f64.
@@ -193,6 +274,9 @@ impl Tensor {
                 "item",
                 format!("tensor of shape {:?} has {} elements, not 1", self.shape(), self.numel()),
             ));
+        }
+        if !self.device().is_cpu() {
+            return self.to_cpu()?.item();
         }
         Ok(self.cpu().get_f64(self.layout.offset))
     }
@@ -213,16 +297,24 @@ impl Tensor {
             }
             off += i * s;
         }
+        if !self.device().is_cpu() {
+            let one = StridedLayout::new(vec![], vec![], off);
+            return self.with_layout(one).to_cpu()?.item();
+        }
         Ok(self.cpu().get_f64(off))
     }
 
     // ----- copies and conversions -----
 
     /// A contiguous tensor with the same values: the same tensor if already contiguous at offset 0
-    /// with an exactly sized buffer, otherwise a copy.
-    pub fn contiguous(&self) -> Tensor {
+    /// with an exactly sized buffer, otherwise a copy (on the tensor's device).
+    pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() && (self.layout.offset == 0 && self.storage.len() == self.numel()) {
-            return self.clone();
+            return Ok(self.clone());
+        }
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::contiguous(self);
         }
         let shape = self.shape().to_vec();
         let dst = StridedLayout::contiguous(&shape);
@@ -242,13 +334,20 @@ impl Tensor {
             CpuStorage::I64(v) => copy!(v, I64),
             CpuStorage::U8(v) => copy!(v, U8),
         };
-        Tensor::from_cpu(s, &shape)
+        Ok(Tensor::from_cpu(s, &shape))
     }
 
     /// A contiguous copy that never shares storage with `self`.
-    pub fn deep_clone(&self) -> Tensor {
-        let c = self.contiguous();
-        if c.same_storage(self) { Tensor::from_cpu(c.cpu().clone(), c.shape()) } else { c }
+    pub fn deep_clone(&self) -> Result<Tensor> {
+        let c = self.contiguous()?;
+        if !c.same_storage(self) {
+            return Ok(c);
+        }
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::copy(&c);
+        }
+        Ok(Tensor::from_cpu(c.cpu().clone(), c.shape()))
     }
 
     /// Converts to another dtype (a copy; the same tensor if the dtype already matches). Float → int
@@ -257,7 +356,11 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let src = self.contiguous();
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::to_dtype(self, dtype);
+        }
+        let src = self.contiguous()?;
         let n = src.numel();
         let s = src.cpu();
         let o = src.offset();
@@ -306,10 +409,28 @@ impl Tensor {
         Ok(Tensor::from_cpu(out, src.shape()))
     }
 
-    /// Moves the tensor to a device (a no-op for the device it is on).
+    /// Copies the tensor to a device (the same tensor if it is already there). Any layout is accepted;
+    /// the result is contiguous. Without the `cuda` feature, or without a usable GPU, asking for
+    /// `Device::Cuda(i)` returns [`Error::DeviceUnavailable`] with the reason.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
         device.ensure_available()?;
-        Ok(self.clone())
+        #[cfg(feature = "cuda")]
+        {
+            crate::cuda::ops::transfer::to_device(self, device)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            // Only the CPU is available in this build and the tensor is already there.
+            Ok(self.clone())
+        }
+    }
+
+    /// Copies the tensor to host memory (the same tensor if it is already there).
+    pub fn to_cpu(&self) -> Result<Tensor> {
+        self.to_device(Device::Cpu)
     }
 
     /// Checks that two tensors live on the same device and have the same dtype.
@@ -319,6 +440,14 @@ impl Tensor {
         }
         if self.dtype() != other.dtype() {
             return Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: other.dtype() });
+        }
+        Ok(())
+    }
+
+    /// Checks that two tensors live on the same device.
+    pub(crate) fn check_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.device() != other.device() {
+            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: other.device() });
         }
         Ok(())
     }

@@ -101,7 +101,7 @@ impl Tensor {
         }
         match self.view(shape) {
             Ok(t) => Ok(t),
-            Err(_) => self.contiguous().view(shape),
+            Err(_) => self.contiguous()?.view(shape),
         }
     }
 

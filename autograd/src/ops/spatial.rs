@@ -51,7 +51,7 @@ impl BackwardOp for Where {
         "where"
     }
     fn backward(&self, g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let z = Tensor::zeros(&[], g.dtype());
+        let z = Tensor::zeros_on(&[], g.dtype(), g.device())?;
         let ga = needs[0]
             .then(|| -> Result<Tensor> {
                 sum_to_shape(&Tensor::where_cond(&self.cond, g, &z)?, &self.a_shape)

@@ -46,8 +46,8 @@ impl BackwardOp for Narrow {
         before[d] = self.start;
         let mut after = self.shape.clone();
         after[d] = self.shape[d] - self.start - len;
-        let zb = Tensor::zeros(&before, g.dtype());
-        let za = Tensor::zeros(&after, g.dtype());
+        let zb = Tensor::zeros_on(&before, g.dtype(), g.device())?;
+        let za = Tensor::zeros_on(&after, g.dtype(), g.device())?;
         Ok(vec![Some(Tensor::cat(&[&zb, g, &za], d as isize)?)])
     }
 }

@@ -275,7 +275,7 @@ fn cmd_sample(
         let mut frames: Vec<tensor::Tensor> = vec![];
         for r in &res.trajectory {
             if let Some(top) = r.first() {
-                frames.push(top.select(0, 0)?.contiguous());
+                frames.push(top.select(0, 0)?.contiguous()?);
             }
         }
         let p = out.with_extension("trajectory.png");

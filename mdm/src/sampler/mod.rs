@@ -126,7 +126,7 @@ fn pad_tokens(
         None => Tensor::ones(&[sh[0], sh[1]], DType::U8),
     };
     let (t, m) = if sh[0] == 1 && b > 1 {
-        (t.expand(&[b, sh[1], sh[2]])?.contiguous(), m.expand(&[b, sh[1]])?.contiguous())
+        (t.expand(&[b, sh[1], sh[2]])?.contiguous()?, m.expand(&[b, sh[1]])?.contiguous()?)
     } else {
         (t.clone(), m)
     };

@@ -272,9 +272,10 @@ pub(crate) fn build_header(
 
 /// Writes a tensor's elements row-major, little-endian (any layout; views are copied contiguous).
 pub(crate) fn write_tensor_data(t: &Tensor, w: &mut dyn Write) -> std::io::Result<()> {
-    let c = t.contiguous();
+    // GPU tensors are copied to the host first.
+    let c = t.to_cpu().and_then(|h| h.contiguous()).map_err(std::io::Error::other)?;
     let (o, n) = (c.offset(), c.numel());
-    match c.storage().cpu() {
+    match c.storage().cpu().map_err(std::io::Error::other)? {
         CpuStorage::F32(v) => write_le(&v[o..o + n], w, f32::to_le_bytes),
         CpuStorage::F64(v) => write_le(&v[o..o + n], w, f64::to_le_bytes),
         CpuStorage::F16(v) | CpuStorage::BF16(v) => write_le(&v[o..o + n], w, u16::to_le_bytes),

@@ -39,8 +39,9 @@ impl Dropout {
         }
         let n = x.value().numel() as u64;
         let off = self.offset.fetch_add(n.div_ceil(4) * 4, Ordering::Relaxed);
-        let u = Tensor::rand_uniform(x.shape(), 0.0, 1.0, self.seed, off, DType::F32)?;
-        let drop = u.lt(&Tensor::full(&[], self.p, DType::F32))?;
+        let device = x.value().device();
+        let u = Tensor::rand_uniform_on(x.shape(), 0.0, 1.0, self.seed, off, DType::F32, device)?;
+        let drop = u.lt(&Tensor::full_on(&[], self.p, DType::F32, device)?)?;
         Ok(x.masked_fill(&drop, 0.0)?.mul_scalar(1.0 / (1.0 - self.p))?)
     }
 }

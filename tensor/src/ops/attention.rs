@@ -123,7 +123,8 @@ fn bwd<T: FloatElem>(
 }
 
 fn prep(t: &Tensor) -> Result<Tensor> {
-    Ok(t.float_input("attention")?.contiguous())
+    t.require_cpu("attention")?;
+    t.float_input("attention")?.contiguous()
 }
 
 impl Tensor {
@@ -141,7 +142,7 @@ impl Tensor {
         q.check_same("attention", v)?;
         let s = shape_of(q, k, v, key_mask)?;
         let (qc, kc, vc) = (prep(q)?, prep(k)?, prep(v)?);
-        let m = key_mask.map(|m| m.contiguous());
+        let m = key_mask.map(|m| m.require_cpu("attention").and_then(|_| m.contiguous())).transpose()?;
         let r = dispatch_float!(qc, fwd(&s, &qc, &kc, &vc, m.as_ref(), scale));
         Ok(AttentionOutput { out: r.out.cast_back(q.dtype())?, lse: r.lse.cast_back(q.dtype())? })
     }
@@ -168,7 +169,7 @@ impl Tensor {
         }
         let (qc, kc, vc) = (prep(q)?, prep(k)?, prep(v)?);
         let (oc, lc, dc) = (prep(&saved.out)?, prep(&saved.lse)?, prep(dout)?);
-        let m = key_mask.map(|m| m.contiguous());
+        let m = key_mask.map(|m| m.require_cpu("attention").and_then(|_| m.contiguous())).transpose()?;
         let g = dispatch_float!(qc, bwd(&s, &qc, &kc, &vc, m.as_ref(), scale, &oc, &lc, &dc));
         Ok(AttentionGrads {
             dq: g.dq.cast_back(q.dtype())?,

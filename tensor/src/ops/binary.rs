@@ -39,6 +39,10 @@ impl Tensor {
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         self.check_same("binary", other)?;
         let (a, b) = self.broadcast_pair("binary", other)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::elementwise::binary(op, &a, &b);
+        }
         let (a, b) = (a.float_input("binary")?, b.float_input("binary")?);
         dispatch_float!(a, binary_impl(op, &a, &b)).cast_back(self.dtype())
     }
@@ -70,6 +74,10 @@ impl Tensor {
     pub fn compare(&self, op: CmpOp, other: &Tensor) -> Result<Tensor> {
         self.check_same("compare", other)?;
         let (a, b) = self.broadcast_pair("compare", other)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::elementwise::compare(op, &a, &b);
+        }
         let (a, b) = (a.float_input("compare")?, b.float_input("compare")?);
         Ok(dispatch_float!(a, compare_impl(op, &a, &b)))
     }

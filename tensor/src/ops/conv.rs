@@ -88,7 +88,8 @@ fn bwd_bias<T: FloatElem>(p: &Conv2dParams, dy: &Tensor) -> Tensor {
 }
 
 fn prep(t: &Tensor, op: &'static str) -> Result<Tensor> {
-    Ok(t.float_input(op)?.contiguous())
+    t.require_cpu(op)?;
+    t.float_input(op)?.contiguous()
 }
 
 impl Tensor {
@@ -146,6 +147,7 @@ impl Tensor {
     /// Gradient of `conv2d` with respect to its bias: `dy` summed over N, H_out, W_out.
     pub fn conv2d_backward_bias(dy: &Tensor) -> Result<Tensor> {
         let op = "conv2d_backward_bias";
+        dy.require_cpu(op)?;
         if dy.rank() != 4 {
             return Err(Error::RankMismatch { op, expected: "4".into(), shape: dy.shape().to_vec() });
         }

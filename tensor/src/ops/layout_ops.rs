@@ -92,6 +92,10 @@ impl Tensor {
             }
             out_shape[d] += t.shape()[d];
         }
+        #[cfg(feature = "cuda")]
+        if !first.device().is_cpu() {
+            return crate::cuda::ops::layout::cat(tensors, d, &out_shape);
+        }
         let n = kernels::strided::numel(&out_shape);
         macro_rules! go {
             ($variant:ident, $ty:ty) => {{
@@ -127,7 +131,11 @@ impl Tensor {
                 format!("output size {oh}x{ow} for input {:?}", self.shape()),
             ));
         }
-        let x = self.float_input("upsample_nearest2d")?.contiguous();
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::upsample_nearest2d(self, oh, ow);
+        }
+        let x = self.float_input("upsample_nearest2d")?.contiguous()?;
         dispatch_float!(x, up_fwd(&x, oh, ow)).cast_back(self.dtype())
     }
 
@@ -141,7 +149,11 @@ impl Tensor {
                 rhs: input_shape.to_vec(),
             });
         }
-        let g = dy.float_input("upsample_nearest2d_backward")?.contiguous();
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::upsample_nearest2d_backward(dy, input_shape);
+        }
+        let g = dy.float_input("upsample_nearest2d_backward")?.contiguous()?;
         dispatch_float!(g, up_bwd(&g, input_shape)).cast_back(dy.dtype())
     }
 
@@ -176,8 +188,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         check_nchw("avg_pool2d", self)?;
         let p = Self::pool_params("avg_pool2d", self.shape(), kernel, stride, padding, count_include_pad)?;
-        let x = self.float_input("avg_pool2d")?.contiguous();
         let (n, c) = (self.shape()[0], self.shape()[1]);
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::layout::avg_pool2d(self, &p, n, c);
+        }
+        let x = self.float_input("avg_pool2d")?.contiguous()?;
         dispatch_float!(x, pool_fwd(&p, &x, n, c)).cast_back(self.dtype())
     }
 
@@ -214,25 +230,46 @@ impl Tensor {
                 rhs: want.to_vec(),
             });
         }
-        let g = dy.float_input("avg_pool2d_backward")?.contiguous();
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::avg_pool2d_backward(dy, &p, input_shape);
+        }
+        let g = dy.float_input("avg_pool2d_backward")?.contiguous()?;
         dispatch_float!(g, pool_bwd(&p, &g, input_shape)).cast_back(dy.dtype())
     }
 
-    fn index_list(op: &'static str, idx: &Tensor) -> Result<Vec<i64>> {
+    fn index_check(op: &'static str, idx: &Tensor) -> Result<()> {
         if idx.dtype() != DType::I64 || idx.rank() != 1 {
             return Err(Error::invalid(
                 op,
                 format!("indices must be a 1-d i64 tensor, got {} {:?}", idx.dtype(), idx.shape()),
             ));
         }
+        Ok(())
+    }
+
+    fn index_list(op: &'static str, idx: &Tensor) -> Result<Vec<i64>> {
+        Self::index_check(op, idx)?;
         idx.to_vec::<i64>()
     }
 
     /// Rows of `self` along `dim` picked by the 1-d i64 `indices` (negative indices count from the end).
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         let d = self.resolve_dim("index_select", dim)?;
+        if self.device() != indices.device() {
+            return Err(Error::DeviceMismatch {
+                op: "index_select",
+                lhs: self.device(),
+                rhs: indices.device(),
+            });
+        }
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            Self::index_check("index_select", indices)?;
+            return crate::cuda::ops::layout::index_select(self, d, indices);
+        }
         let idx = Self::index_list("index_select", indices)?;
-        let x = self.contiguous();
+        let x = self.contiguous()?;
         let s = x.shape();
         let (o, n, i) = (s[..d].iter().product::<usize>(), s[d], s[d + 1..].iter().product::<usize>());
         let mut out_shape = s.to_vec();
@@ -263,9 +300,9 @@ impl Tensor {
         input_shape: &[usize],
     ) -> Result<Tensor> {
         let d = crate::tensor::resolve_dim("index_select_backward", dim, input_shape.len())?;
-        let idx = Self::index_list("index_select_backward", indices)?;
+        Self::index_check("index_select_backward", indices)?;
         let mut want = input_shape.to_vec();
-        want[d] = idx.len();
+        want[d] = indices.numel();
         if dy.shape() != want {
             return Err(Error::ShapeMismatch {
                 op: "index_select_backward",
@@ -273,7 +310,19 @@ impl Tensor {
                 rhs: want,
             });
         }
-        let g = dy.float_input("index_select_backward")?.contiguous();
+        if dy.device() != indices.device() {
+            return Err(Error::DeviceMismatch {
+                op: "index_select_backward",
+                lhs: dy.device(),
+                rhs: indices.device(),
+            });
+        }
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::layout::index_select_backward(dy, d, indices, input_shape);
+        }
+        let idx = Self::index_list("index_select_backward", indices)?;
+        let g = dy.float_input("index_select_backward")?.contiguous()?;
         let r = dispatch_float!(g, isel_bwd(&g, &idx, input_shape, d));
         match r {
             Ok(t) => t.cast_back(dy.dtype()),
@@ -292,6 +341,9 @@ impl Tensor {
             return Err(Error::UnsupportedDType { op: "where", dtype: cond.dtype(), expected: "u8" });
         }
         a.check_same("where", b)?;
+        if cond.device() != a.device() {
+            return Err(Error::DeviceMismatch { op: "where", lhs: cond.device(), rhs: a.device() });
+        }
         let shape = crate::views::broadcast_shape(cond.shape(), a.shape())
             .and_then(|s| crate::views::broadcast_shape(&s, b.shape()))
             .ok_or_else(|| Error::BroadcastIncompatible {
@@ -300,6 +352,10 @@ impl Tensor {
                 rhs: a.shape().to_vec(),
             })?;
         let (c, a, b) = (cond.expand(&shape)?, a.expand(&shape)?, b.expand(&shape)?);
+        #[cfg(feature = "cuda")]
+        if !a.device().is_cpu() {
+            return crate::cuda::ops::layout::where_cond(&c, &a, &b);
+        }
         let cd = match c.cpu() {
             CpuStorage::U8(v) => &v[..],
             _ => unreachable!(),
@@ -328,7 +384,7 @@ impl Tensor {
 
     /// `self` with `value` where `mask` (u8, broadcastable to `self`) is nonzero.
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Result<Tensor> {
-        let fill = Tensor::full(&[], value, self.dtype());
+        let fill = Tensor::full_on(&[], value, self.dtype(), self.device())?;
         let r = Tensor::where_cond(mask, &fill, self)?;
         if r.shape() != self.shape() {
             return Err(Error::BroadcastIncompatible {

@@ -10,15 +10,15 @@ use kernels::gemm::{MatMut, MatRef, gemm_batched};
 use kernels::pool::PooledVec;
 
 /// One operand as (tensor, batch stride) with all batch dims folded into a single stride.
-fn fold_batch(t: Tensor, batch: &[usize]) -> (Tensor, usize) {
+fn fold_batch(t: Tensor, batch: &[usize]) -> Result<(Tensor, usize)> {
     let r = t.rank();
     let nb: usize = batch.iter().product();
     if let Some(s) = view_strides(batch, &t.strides()[..r - 2], &[nb]) {
-        return (t, s[0]);
+        return Ok((t, s[0]));
     }
-    let c = t.contiguous();
+    let c = t.contiguous()?;
     let s = c.shape()[r - 2] * c.shape()[r - 1];
-    (c, s)
+    Ok((c, s))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -90,13 +90,18 @@ impl Tensor {
             debug_assert_eq!(l.rank(), r.max(s.len()));
             t.with_layout(l)
         };
-        let a = full(&a.float_input("matmul")?, ra, m, k);
-        let b = full(&b.float_input("matmul")?, rb, k, n);
-        let (a, a_bs) = fold_batch(a, &batch);
-        let (b, b_bs) = fold_batch(b, &batch);
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
+        // The GPU GEMMs take every float dtype natively (f16/bf16 on tensor cores, f32 accumulation).
+        let on_cpu = self.device().is_cpu();
+        let widen = |t: &Tensor| if on_cpu { t.float_input("matmul") } else { Ok(t.clone()) };
+        let a = full(&widen(&a)?, ra, m, k);
+        let b = full(&widen(&b)?, rb, k, n);
+        let (a, a_bs) = fold_batch(a, &batch)?;
+        let (b, b_bs) = fold_batch(b, &batch)?;
         let out = match a.dtype() {
+            #[cfg(feature = "cuda")]
+            _ if !on_cpu => crate::cuda::ops::matmul::gemm(&a, a_bs, &b, b_bs, [nb, m, k, n], &out_shape)?,
             crate::DType::F32 => {
                 Tensor::from_pooled(matmul_impl::<f32>(&a, a_bs, &b, b_bs, nb, m, k, n), &out_shape)
             }

@@ -31,7 +31,7 @@ fn affine_check(op: &'static str, t: Option<&Tensor>, x: &Tensor, len: usize) ->
             if t.shape() != [len] {
                 return Err(Error::ShapeMismatch { op, lhs: t.shape().to_vec(), rhs: vec![len] });
             }
-            Ok(Some(t.float_input(op)?.contiguous()))
+            Ok(Some(t.float_input(op)?.contiguous()?))
         }
     }
 }
@@ -199,8 +199,12 @@ impl Tensor {
     ) -> Result<NormOutput> {
         let op = "group_norm";
         let dims = gn_dims(op, self, groups)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::group_norm(self, dims, gamma, beta, eps);
+        }
         let (g, b) = (affine_check(op, gamma, self, dims[1])?, affine_check(op, beta, self, dims[1])?);
-        let x = self.float_input(op)?.contiguous();
+        let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, gn_fwd(dims, eps, &x, g.as_ref(), b.as_ref()));
         Ok(NormOutput { y: o.y.cast_back(self.dtype())?, mean: o.mean, rstd: o.rstd })
     }
@@ -217,6 +221,10 @@ impl Tensor {
         let op = "group_norm_backward";
         self.check_same_shape(op, dy)?;
         let dims = gn_dims(op, self, groups)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::group_norm_backward(self, dims, gamma, saved, dy, affine);
+        }
         let g = affine_check(op, gamma, self, dims[1])?;
         let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, gn_bwd(dims, &x, g.as_ref(), &saved, &d, affine));
@@ -227,8 +235,12 @@ impl Tensor {
     pub fn layer_norm(&self, gamma: Option<&Tensor>, beta: Option<&Tensor>, eps: f64) -> Result<NormOutput> {
         let op = "layer_norm";
         let (rows, cols) = ln_dims(op, self)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::layer_norm(self, gamma, beta, eps, rows, cols);
+        }
         let (g, b) = (affine_check(op, gamma, self, cols)?, affine_check(op, beta, self, cols)?);
-        let x = self.float_input(op)?.contiguous();
+        let x = self.float_input(op)?.contiguous()?;
         let o = dispatch_float!(x, ln_fwd(rows, cols, eps, &x, g.as_ref(), b.as_ref()));
         Ok(NormOutput { y: o.y.cast_back(self.dtype())?, mean: o.mean, rstd: o.rstd })
     }
@@ -244,6 +256,10 @@ impl Tensor {
         let op = "layer_norm_backward";
         self.check_same_shape(op, dy)?;
         let (rows, cols) = ln_dims(op, self)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::norm::layer_norm_backward(self, gamma, saved, dy, affine, rows, cols);
+        }
         let g = affine_check(op, gamma, self, cols)?;
         let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, ln_bwd(rows, cols, &x, g.as_ref(), &saved, &d, affine));
@@ -260,8 +276,11 @@ impl Tensor {
         dy: &Tensor,
         saved: &NormOutput,
     ) -> Result<(Tensor, Tensor, NormOutput)> {
-        let x = self.float_input(op)?.contiguous();
-        let d = dy.float_input(op)?.contiguous();
+        for t in [dy, &saved.mean, &saved.rstd] {
+            self.check_device(op, t)?;
+        }
+        let x = self.float_input(op)?.contiguous()?;
+        let d = dy.float_input(op)?.contiguous()?;
         let saved = NormOutput {
             y: saved.y.clone(),
             mean: saved.mean.to_dtype(x.dtype())?,

@@ -5,7 +5,7 @@
 //! disjoint ranges.
 
 use super::{FloatElem, dispatch_float};
-use crate::{DType, Error, Result, Tensor};
+use crate::{DType, Device, Error, Result, Tensor};
 use kernels::pool::PooledVec;
 use kernels::rng;
 
@@ -38,10 +38,29 @@ impl Tensor {
         offset: u64,
         dtype: DType,
     ) -> Result<Tensor> {
+        Self::rand_uniform_on(shape, lo, hi, seed, offset, dtype, Device::Cpu)
+    }
+
+    /// [`Tensor::rand_uniform`] drawn directly on `device` (the same values on every device: the GPU
+    /// kernel reproduces the CPU stream bit for bit).
+    pub fn rand_uniform_on(
+        shape: &[usize],
+        lo: f64,
+        hi: f64,
+        seed: u64,
+        offset: u64,
+        dtype: DType,
+        device: Device,
+    ) -> Result<Tensor> {
         if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) || !lo.is_finite() || !hi.is_finite() {
             return Err(Error::invalid("rand_uniform", format!("need finite lo < hi, got [{lo}, {hi})")));
         }
         let cd = compute_dtype("rand_uniform", dtype)?;
+        if !device.is_cpu() {
+            device.ensure_available()?;
+            #[cfg(feature = "cuda")]
+            return crate::cuda::ops::random::fill(false, shape, lo, hi, seed, offset, dtype, device);
+        }
         let probe = Tensor::zeros(&[], cd);
         dispatch_float!(probe, uniform(shape, seed, offset, lo, hi)).cast_back(dtype)
     }
@@ -55,6 +74,20 @@ impl Tensor {
         offset: u64,
         dtype: DType,
     ) -> Result<Tensor> {
+        Self::randn_on(shape, mean, std, seed, offset, dtype, Device::Cpu)
+    }
+
+    /// [`Tensor::randn`] drawn directly on `device` (GPU normals agree with the CPU's to a few ulp:
+    /// CUDA's log/sin/cos differ from the host libm in the last bits).
+    pub fn randn_on(
+        shape: &[usize],
+        mean: f64,
+        std: f64,
+        seed: u64,
+        offset: u64,
+        dtype: DType,
+        device: Device,
+    ) -> Result<Tensor> {
         if std.is_nan() || std < 0.0 || !mean.is_finite() || !std.is_finite() {
             return Err(Error::invalid(
                 "randn",
@@ -62,6 +95,11 @@ impl Tensor {
             ));
         }
         let cd = compute_dtype("randn", dtype)?;
+        if !device.is_cpu() {
+            device.ensure_available()?;
+            #[cfg(feature = "cuda")]
+            return crate::cuda::ops::random::fill(true, shape, mean, std, seed, offset, dtype, device);
+        }
         let probe = Tensor::zeros(&[], cd);
         dispatch_float!(probe, normal(shape, seed, offset, mean, std)).cast_back(dtype)
     }

@@ -36,7 +36,6 @@ impl Tensor {
     pub fn reduce(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let name = "reduce";
         let axes = self.reduce_axes(name, dims)?;
-        let x = self.float_input(name)?;
         let count: usize = axes.iter().map(|&a| self.shape()[a]).product();
         if count == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) {
             return Err(Error::invalid(
@@ -46,6 +45,12 @@ impl Tensor {
         }
         let out_shape: Vec<usize> =
             (0..self.rank()).filter(|d| !axes.contains(d)).map(|d| self.shape()[d]).collect();
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            let r = crate::cuda::ops::reduce::reduce(self, op, &axes, false, &out_shape)?;
+            return if keepdim { r.reshape(&keep_shape(self.shape(), &axes)) } else { Ok(r) };
+        }
+        let x = self.float_input(name)?;
         let r = dispatch_float!(x, reduce_impl(op, &x, &axes, &out_shape));
         let r = if keepdim { r.reshape(&keep_shape(self.shape(), &axes))? } else { r };
         r.cast_back(self.dtype())
@@ -92,9 +97,14 @@ impl Tensor {
                 format!("empty dimension {axis} of shape {:?}", self.shape()),
             ));
         }
-        let x = self.float_input("argmax/argmin")?;
         let out_shape: Vec<usize> =
             (0..self.rank()).filter(|&d| d != axis).map(|d| self.shape()[d]).collect();
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            let r = crate::cuda::ops::reduce::reduce(self, op, &[axis], true, &out_shape)?;
+            return if keepdim { r.reshape(&keep_shape(self.shape(), &[axis])) } else { Ok(r) };
+        }
+        let x = self.float_input("argmax/argmin")?;
         let r = dispatch_float!(x, arg_impl(op, &x, axis, &out_shape));
         if keepdim { r.reshape(&keep_shape(self.shape(), &[axis])) } else { Ok(r) }
     }

@@ -36,7 +36,11 @@ fn bwd<T: FloatElem>(y: &Tensor, dy: &Tensor, d: usize, log: bool) -> Tensor {
 impl Tensor {
     fn softmax_any(&self, dim: isize, log: bool) -> Result<Tensor> {
         let d = self.resolve_dim("softmax", dim)?;
-        let x = self.float_input("softmax")?.contiguous();
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::reduce::softmax(self, d, log);
+        }
+        let x = self.float_input("softmax")?.contiguous()?;
         dispatch_float!(x, fwd(&x, d, log)).cast_back(self.dtype())
     }
 
@@ -44,8 +48,12 @@ impl Tensor {
         y.check_same("softmax_backward", dy)?;
         y.check_same_shape("softmax_backward", dy)?;
         let d = y.resolve_dim("softmax_backward", dim)?;
-        let yc = y.float_input("softmax_backward")?.contiguous();
-        let g = dy.float_input("softmax_backward")?.contiguous();
+        #[cfg(feature = "cuda")]
+        if !y.device().is_cpu() {
+            return crate::cuda::ops::reduce::softmax_backward(y, dy, d, log);
+        }
+        let yc = y.float_input("softmax_backward")?.contiguous()?;
+        let g = dy.float_input("softmax_backward")?.contiguous()?;
         dispatch_float!(yc, bwd(&yc, &g, d, log)).cast_back(y.dtype())
     }
 

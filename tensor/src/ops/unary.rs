@@ -20,6 +20,10 @@ fn unary_backward_impl<T: FloatElem>(op: UnaryOp, x: &Tensor, dy: &Tensor) -> Te
 impl Tensor {
     /// Applies a unary op elementwise (any layout in, contiguous out).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::elementwise::unary(self, op);
+        }
         let x = self.float_input("unary")?;
         dispatch_float!(x, unary_impl(op, &x)).cast_back(self.dtype())
     }
@@ -28,8 +32,12 @@ impl Tensor {
     pub fn unary_backward(&self, op: UnaryOp, dy: &Tensor) -> Result<Tensor> {
         self.check_same("unary_backward", dy)?;
         self.check_same_shape("unary_backward", dy)?;
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::elementwise::unary_backward(self, op, dy);
+        }
         let x = self.float_input("unary_backward")?;
-        let g = dy.float_input("unary_backward")?.contiguous();
+        let g = dy.float_input("unary_backward")?.contiguous()?;
         dispatch_float!(x, unary_backward_impl(op, &x, &g)).cast_back(self.dtype())
     }
 
