@@ -1,0 +1,153 @@
+//! The CUDA side of the attention family (`attention.cu`): the argument struct and launch shapes
+//! shared by the GPU runtime and the emulator tests.
+//!
+//! # Semantics
+//!
+//! Exactly those of [`super::attention_forward`] / [`super::attention_backward`] (the CPU flash kernel
+//! is the oracle of `cuda_tests.rs`): contiguous row-major `q [bh, lq, d]`, `k [bh, lk, d]`,
+//! `v [bh, lk, dv]`, `out [bh, lq, dv]`, `lse [bh, lq]` with `bh = batch·heads` (head `h` belongs to
+//! batch element `h / heads`), an optional key-padding mask `[batch, lk]` of bytes (nonzero = keep),
+//! `S = scale·q·kᵀ`, `lse = ln Σ exp(S)` over the unmasked keys, and fully masked rows (or `lk == 0`)
+//! giving `out = 0`, `lse = -inf` and zero gradients. Every output element is overwritten.
+//!
+//! **Limits:** `d ≤ 128` and `dv ≤ 128` ([`DMAX`]; [`supported`] says whether a shape can run — the
+//! runtime must fall back or report `NotImplementedOnDevice` otherwise). f32 only for now.
+//!
+//! # Kernels
+//!
+//! Every kernel takes its pointers first and [`AttnArgs`] (by value) last. `key_mask` is read only
+//! when `args.has_mask != 0` (then it must hold `batch·lk` bytes); otherwise any pointer (e.g. `q`)
+//! may be passed. No dynamic shared memory; 1-d blocks of a fixed size; 1-d grids.
+//!
+//! | kernel | arguments | launch | does |
+//! |---|---|---|---|
+//! | `flash_attn_fwd_f32` | `(q: *const f32, k: *const f32, v: *const f32, key_mask: *const u8, out: *mut f32, lse: *mut f32, args)` | [`launch_dims_fwd`]: grid `bh·⌈lq/64⌉`, 128 threads, 48 KB static shared | `out`, `lse` |
+//! | `flash_attn_bwd_pre_f32` | `(out: *const f32, dout: *const f32, dd: *mut f32, args)` | [`launch_dims_bwd_pre`]: 256 threads (8 rows per block, grid-stride) | `dd[bh·lq] = rowsum(dout∘out)` (f32 scratch) |
+//! | `flash_attn_bwd_dq_f32` | `(q, k, v: *const f32, key_mask: *const u8, lse, dd, dout: *const f32, dq: *mut f32, args)` | [`launch_dims_bwd_dq`]: grid `bh·⌈lq/32⌉`, 64 threads, 48 KB static shared | `dq` |
+//! | `flash_attn_bwd_dkdv_f32` | `(q, k, v: *const f32, key_mask: *const u8, lse, dd, dout: *const f32, dk: *mut f32, dv: *mut f32, args)` | [`launch_dims_bwd_dkdv`]: grid `bh·⌈lk/16⌉`, 64 threads, 48 KB static shared | `dk`, `dv` |
+//!
+//! Backward = `flash_attn_bwd_pre_f32`, then `flash_attn_bwd_dq_f32` and `flash_attn_bwd_dkdv_f32`
+//! (independent of each other; both read `dd`). `lse` and `out` are the forward's outputs. A launch
+//! whose `launch_dims_*` is `None` has nothing to do *and nothing to write* — except: with `lq == 0`
+//! the dK/dV kernel still runs (it writes zeros), and with `lk == 0` the dQ kernel still runs (zeros).
+//!
+//! # Design (FlashAttention-2 scheme, SIMT f32; performance not measured yet)
+//!
+//! * Forward: block = (head, 64 query rows), 128 threads = 16 row groups of 8 lanes, 4 query rows
+//!   per group; the Q tile (64×d) stays in shared memory, 32-key K then V tiles are streamed through
+//!   one shared buffer (Q 32 KB + K/V 16 KB = 48 KB at d = dv = 128). Each thread computes 4×4 scores
+//!   (keys `lane%8 + 8j`), the row max is reduced over the 8 lanes by shuffles, the running max `m`
+//!   and per-lane partial sums `l` (f32) rescale the 4×16 output accumulators by `exp(m_old - m_new)`,
+//!   and `P·V` broadcasts P by shuffles within the row group.
+//! * Backward is deterministic (no atomics): a separate dQ kernel (block = 32 query rows, streams
+//!   16-key tiles, recomputes P and dS) and a dK/dV kernel (block = 16 keys, both accumulators in
+//!   registers, streams 32-query tiles). Each recomputes `S = Q·Kᵀ` and `dP = dout·Vᵀ`: ~1.5× the
+//!   FLOPs of the atomic single-kernel variant, in exchange for bitwise-reproducible gradients.
+//! * Known gaps: no tensor cores (bf16/f16 path missing), unpadded tiles with a per-lane rotation of the
+//!   dot-product walk instead of vector loads, 64-thread backward blocks (low occupancy per block), no
+//!   double-buffered cp.async of the next tile.
+
+use super::AttentionShape;
+use crate::cuda_abi::LaunchDims;
+
+/// Largest head dimension (`d` and `dv`) the kernels accept.
+pub const DMAX: usize = 128;
+/// Query rows per forward block.
+pub const FWD_BQ: usize = 64;
+/// Threads per forward block.
+pub const FWD_THREADS: u32 = 128;
+/// Query rows per dQ block.
+pub const DQ_BQ: usize = 32;
+/// Threads per dQ block.
+pub const DQ_THREADS: u32 = 64;
+/// Keys per dK/dV block.
+pub const KV_BK: usize = 16;
+/// Threads per dK/dV block.
+pub const KV_THREADS: u32 = 64;
+/// Threads per block of `flash_attn_bwd_pre_f32` (one warp per row).
+pub const PRE_THREADS: u32 = 256;
+/// Grid cap of `flash_attn_bwd_pre_f32` (it loops over the remaining rows).
+const PRE_MAX_BLOCKS: u32 = 65535;
+
+/// The by-value argument of every attention kernel (`struct AttnArgs` in `attention.cu`; keep in
+/// sync). `has_mask`: 0 = no key mask (the `key_mask` pointer is not read).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnArgs {
+    pub batch: i64,
+    pub heads: i64,
+    pub lq: i64,
+    pub lk: i64,
+    pub d: i64,
+    pub dv: i64,
+    pub has_mask: i64,
+    pub scale: f64,
+}
+
+// SAFETY: `AttnArgs` is `repr(C)`, `Copy`, and holds only i64/f64 fields (no padding, no pointers);
+// the kernels read it by value with the same layout (`struct AttnArgs` in attention.cu).
+#[cfg(feature = "cuda")]
+unsafe impl cudarc::driver::DeviceRepr for AttnArgs {}
+
+/// Whether the CUDA kernels handle this shape (head dimensions ≤ [`DMAX`]).
+pub fn supported(s: &AttentionShape) -> bool {
+    s.d <= DMAX && s.dv <= DMAX
+}
+
+impl AttnArgs {
+    /// Arguments for one call with shape `s`, a key mask or not, and `scale` (applied in f32).
+    pub fn new(s: &AttentionShape, has_mask: bool, scale: f64) -> Self {
+        assert!(supported(s), "attention (CUDA): head dims d = {}, dv = {} exceed {DMAX}", s.d, s.dv);
+        let i = |x: usize| i64::try_from(x).expect("attention: size exceeds i64");
+        AttnArgs {
+            batch: i(s.batch),
+            heads: i(s.heads),
+            lq: i(s.lq),
+            lk: i(s.lk),
+            d: i(s.d),
+            dv: i(s.dv),
+            has_mask: i64::from(has_mask),
+            scale,
+        }
+    }
+
+    fn bh(&self) -> usize {
+        (self.batch * self.heads) as usize
+    }
+}
+
+fn tiles(a: &AttnArgs, len: i64, tile: usize, threads: u32) -> Option<LaunchDims> {
+    let blocks = a.bh() * (len as usize).div_ceil(tile);
+    if blocks == 0 {
+        return None;
+    }
+    assert!(blocks <= i32::MAX as usize, "attention: {blocks} blocks exceed the grid");
+    Some(LaunchDims { grid: (blocks as u32, 1, 1), block: (threads, 1, 1), shared_mem_bytes: 0 })
+}
+
+/// Launch shape of `flash_attn_fwd_f32` (`None`: no query rows, nothing to write).
+pub fn launch_dims_fwd(a: &AttnArgs) -> Option<LaunchDims> {
+    tiles(a, a.lq, FWD_BQ, FWD_THREADS)
+}
+
+/// Launch shape of `flash_attn_bwd_pre_f32` (`None`: no query rows).
+pub fn launch_dims_bwd_pre(a: &AttnArgs) -> Option<LaunchDims> {
+    let rows = a.bh() * a.lq as usize;
+    if rows == 0 {
+        return None;
+    }
+    let warps = (PRE_THREADS / 32) as usize;
+    let mut dims = LaunchDims::linear(rows * 32, PRE_THREADS, PRE_MAX_BLOCKS);
+    dims.grid.0 = dims.grid.0.min(rows.div_ceil(warps) as u32);
+    Some(dims)
+}
+
+/// Launch shape of `flash_attn_bwd_dq_f32` (`None`: no query rows, `dq` is empty).
+pub fn launch_dims_bwd_dq(a: &AttnArgs) -> Option<LaunchDims> {
+    tiles(a, a.lq, DQ_BQ, DQ_THREADS)
+}
+
+/// Launch shape of `flash_attn_bwd_dkdv_f32` (`None`: no keys, `dk`/`dv` are empty).
+pub fn launch_dims_bwd_dkdv(a: &AttnArgs) -> Option<LaunchDims> {
+    tiles(a, a.lk, KV_BK, KV_THREADS)
+}
