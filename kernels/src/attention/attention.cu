@@ -50,7 +50,6 @@ constexpr int CPT = DMAX / LANES;    // output columns per thread (16)
 constexpr int FWD_BQ = 64, FWD_BK = 32, FWD_THREADS = 128;
 constexpr int DQ_BQ = 32, DQ_BK = 16, DQ_THREADS = 64;
 constexpr int KV_BK = 16, KV_BQ = 32, KV_THREADS = 64;
-constexpr int PRE_THREADS = 256;
 }  // namespace attn
 
 __device__ __forceinline__ float attn_neg_inf() { return -INFINITY; }
@@ -134,7 +133,7 @@ __device__ __forceinline__ bool attn_key_ok(const uint8_t* mk, int64_t key, int6
 // ------------------------------------------------------------------------------------------------
 // Forward
 // ------------------------------------------------------------------------------------------------
-extern "C" __global__ void __launch_bounds__(attn::FWD_THREADS)
+extern "C" __global__ void __launch_bounds__(attn::FWD_THREADS, 1)
     flash_attn_fwd_f32(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                        const uint8_t* __restrict__ key_mask, float* __restrict__ out, float* __restrict__ lse,
                        AttnArgs a) {
