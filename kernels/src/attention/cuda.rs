@@ -56,6 +56,10 @@ pub const DMAX: usize = 128;
 pub const FWD_BQ: usize = 64;
 /// Threads per forward block.
 pub const FWD_THREADS: u32 = 128;
+/// Query rows per block of the tensor-core forward.
+pub const TC_BQ: usize = 64;
+/// Threads per block of the tensor-core forward (4 warps, 16 query rows each).
+pub const TC_THREADS: u32 = 128;
 /// Query rows per dQ block.
 pub const DQ_BQ: usize = 32;
 /// Threads per dQ block.
@@ -128,6 +132,11 @@ fn tiles(a: &AttnArgs, len: i64, tile: usize, threads: u32) -> Option<LaunchDims
 /// Launch shape of `flash_attn_fwd_f32` (`None`: no query rows, nothing to write).
 pub fn launch_dims_fwd(a: &AttnArgs) -> Option<LaunchDims> {
     tiles(a, a.lq, FWD_BQ, FWD_THREADS)
+}
+
+/// Launch shape of the tensor-core forward `flash_attn_fwd_{bf16,f16}` (`None`: no query rows).
+pub fn launch_dims_fwd_tc(a: &AttnArgs) -> Option<LaunchDims> {
+    tiles(a, a.lq, TC_BQ, TC_THREADS)
 }
 
 /// Launch shape of `flash_attn_bwd_pre_f32` (`None`: no query rows).

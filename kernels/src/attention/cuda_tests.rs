@@ -245,3 +245,88 @@ fn reference_agrees_with_itself_on_a_known_value() {
     assert!((out[0] - (2.0 + 4.0 * e) / (1.0 + e)).abs() < 1e-12);
     assert!((lse[0] - (1.0 + e).ln()).abs() < 1e-12);
 }
+
+// ---- tensor-core forward (bf16 / f16) ----
+
+unsafe extern "C" {
+    fn flash_attn_fwd_bf16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        out: *mut u16,
+        lse: *mut f32,
+        a: AttnArgs,
+    );
+    fn flash_attn_fwd_f16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        out: *mut u16,
+        lse: *mut f32,
+        a: AttnArgs,
+    );
+}
+
+/// Runs the bf16 (`bf`) or f16 forward; returns (out as f64, lse) and checks them against the f64
+/// reference on the inputs rounded to the dtype.
+///
+/// Tolerances: scores are exact products summed in f32 (lse: `Tolerance::F32.for_reduction`, as for
+/// the f32 kernel); `out` additionally sees P rounded to the 16-bit dtype before `P·V` (relative
+/// 2⁻⁹ bf16 / 2⁻¹² f16 per weight; with |v| ≤ 1 and Σ P = 1 at most that absolute) and the final
+/// rounding of `out` (half an ulp, relative): abs = rel = 2⁻⁷ (bf16) / 2⁻¹⁰ (f16), two ulps.
+fn check_tc(c: &Case, bf: bool, checked: bool) -> (Vec<f64>, Vec<f32>) {
+    use half::{bf16, f16};
+    let to_bits = |x: &[f64]| -> Vec<u16> {
+        x.iter().map(|&v| if bf { bf16::from_f64(v).to_bits() } else { f16::from_f64(v).to_bits() }).collect()
+    };
+    let from_bits = |b: u16| if bf { bf16::from_bits(b).to_f64() } else { f16::from_bits(b).to_f64() };
+    let (q, k, v) = (to_bits(&c.q), to_bits(&c.k), to_bits(&c.v));
+    let (_, _, _, lo, ll) = c.sh.lens();
+    let (mut out, mut lse) = (vec![0x7fc0u16; lo], vec![f32::NAN; ll]);
+    let a = AttnArgs::new(&c.sh, c.mask.is_some(), c.scale as f32 as f64);
+    let mask: Vec<u8> = c.mask.clone().unwrap_or_else(|| vec![0xAB]);
+    let (pq, pk, pv, pm) = (CPtr::of(&q), CPtr::of(&k), CPtr::of(&v), CPtr::of(&mask));
+    {
+        let (po, pl) = (Ptr::of(&mut out), Ptr::of(&mut lse));
+        let f = if bf { flash_attn_fwd_bf16 } else { flash_attn_fwd_f16 };
+        // SAFETY: every buffer has the length `AttnArgs` implies (Case::sh.lens(), mask batch·lk).
+        go(cuda::launch_dims_fwd_tc(&a), checked, "fwd_tc", || unsafe {
+            f(pq.get(), pk.get(), pv.get(), pm.get(), po.get(), pl.get(), a)
+        });
+    }
+    let r = |x: &[u16]| x.iter().map(|&b| from_bits(b)).collect::<Vec<f64>>();
+    let (qr, kr, vr) = (r(&q), r(&k), r(&v));
+    let (want_o, want_l) = reference::forward(&c.sh, &qr, &kr, &vr, c.mask.as_deref(), c.scale as f32 as f64);
+    let got_o = r(&out);
+    let what = format!("{} {:?} mask={}", if bf { "bf16" } else { "f16" }, c.sh, c.mask.is_some());
+    let e = if bf { 2f64.powi(-7) } else { 2f64.powi(-10) };
+    assert_close(&format!("{what} out"), &got_o, &want_o, Tolerance::new(e, e));
+    assert_close(&format!("{what} lse"), &to64(&lse), &want_l, Tolerance::F32.for_reduction(red(&c.sh)));
+    (got_o, lse)
+}
+
+#[test]
+fn tensor_core_forward_awkward_shapes() {
+    for bf in [true, false] {
+        check_tc(&case(shape(2, 1, 17, 65, 32, 32), 3, 51), bf, false);
+        check_tc(&case(shape(1, 1, 130, 63, 64, 64), 0, 52), bf, false);
+        check_tc(&case(shape(1, 1, 9, 33, 128, 128), 1, 53), bf, false);
+        check_tc(&case(shape(1, 2, 20, 18, 7, 12), 3, 54), bf, false); // d, dv not multiples of 16
+    }
+}
+
+#[test]
+fn tensor_core_forward_masked_rows_and_empty() {
+    let (out, lse) = check_tc(&case(shape(3, 2, 9, 37, 16, 16), 1, 61), true, false);
+    assert!(lse[..18].iter().all(|&x| x == f32::NEG_INFINITY));
+    assert!(out[..18 * 16].iter().all(|&x| x == 0.0));
+    check_tc(&case(shape(2, 1, 5, 0, 16, 8), 0, 62), false, false);
+    check_tc(&case(shape(1, 1, 1, 1, 1, 1), 0, 63), true, false);
+}
+
+#[test]
+fn tensor_core_forward_no_shared_memory_races() {
+    check_tc(&case(shape(1, 1, 20, 40, 16, 16), 3, 71), true, true);
+}
