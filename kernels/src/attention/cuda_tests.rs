@@ -98,7 +98,17 @@ fn gpu(c: &Case, checked: bool) -> Grads<f32> {
         let pdq = Ptr::of(&mut dq);
         // SAFETY: as above.
         go(cuda::launch_dims_bwd_dq(&a), checked, "bwd_dq", || unsafe {
-            flash_attn_bwd_dq_f32(pq.get(), pk.get(), pv.get(), pm.get(), pl.get(), pd.get(), pg.get(), pdq.get(), a)
+            flash_attn_bwd_dq_f32(
+                pq.get(),
+                pk.get(),
+                pv.get(),
+                pm.get(),
+                pl.get(),
+                pd.get(),
+                pg.get(),
+                pdq.get(),
+                a,
+            )
         });
     }
     {
@@ -206,7 +216,8 @@ fn masked_keys_have_no_effect() {
     assert_eq!(base.2, pert.2, "dq");
     for h in 0..2 {
         for j in 0..sh.lk {
-            let (dk, dv) = (&pert.3[(h * sh.lk + j) * sh.d..][..sh.d], &pert.4[(h * sh.lk + j) * sh.dv..][..sh.dv]);
+            let (dk, dv) =
+                (&pert.3[(h * sh.lk + j) * sh.d..][..sh.d], &pert.4[(h * sh.lk + j) * sh.dv..][..sh.dv]);
             if mask[h * sh.lk + j] == 0 {
                 assert!(dk.iter().chain(dv).all(|&x| x == 0.0), "masked key {h},{j} has a gradient");
             } else {
