@@ -17,6 +17,7 @@
 //  * flash_attn_bwd_pre_f32:  D = rowsum(dout∘out), one warp per row.
 //  * flash_attn_bwd_dq_f32:   block = (head, 32 query rows), 64 threads; streams 16-key tiles.
 //  * flash_attn_bwd_dkdv_f32: block = (head, 16 keys), 64 threads; streams 32-query tiles.
+//  * flash_attn_bwd_{pre,dq,dkdv}_{bf16,f16}: the same backward kernels on 16-bit storage (f32 math).
 //  * flash_attn_fwd_bf16, flash_attn_fwd_f16: forward with tensor cores (mma.sync m16n8k16, f32
 //    accumulation and softmax statistics); q, k, v, out in the 16-bit dtype, lse in f32.
 //
@@ -59,12 +60,13 @@ __device__ __forceinline__ float attn_neg_inf() { return -INFINITY; }
 
 // s[r·width + c] = r < rows_left ? g[r·width + c] : 0 for r < rows, c < width (g: the tile's first row,
 // rows contiguous). Coalesced: consecutive threads take consecutive elements.
-__device__ __forceinline__ void attn_load_tile(float* s, const float* g, int64_t rows_left, int rows, int width,
+template <class S>
+__device__ __forceinline__ void attn_load_tile(float* s, const S* g, int64_t rows_left, int rows, int width,
                                                int tid, int nthreads) {
   const int n = rows * width;
   const int64_t vr = rows_left < rows ? (rows_left < 0 ? 0 : rows_left) : rows;
   const int valid = static_cast<int>(vr) * width;
-  for (int e = tid; e < n; e += nthreads) MT_SH_ST(s[e], e < valid ? g[e] : 0.f);
+  for (int e = tid; e < n; e += nthreads) MT_SH_ST(s[e], e < valid ? mt_load(g, e) : 0.f);
 }
 
 // acc[i][j] = Σ_p A[a0 + i][p] · B[b0 + LANES·j][p] over p < width (shared tiles of row length width),
@@ -225,25 +227,26 @@ extern "C" __global__ void __launch_bounds__(attn::FWD_THREADS, 1)
 // ------------------------------------------------------------------------------------------------
 
 // dd[r] = Σ_c dout[r][c]·out[r][c] for the bh·lq rows (one warp per row, grid-stride).
-extern "C" __global__ void flash_attn_bwd_pre_f32(const float* __restrict__ out, const float* __restrict__ dout,
-                                                  float* __restrict__ dd, AttnArgs a) {
+template <class S>
+__device__ __forceinline__ void attn_bwd_pre(const S* __restrict__ out, const S* __restrict__ dout, float* __restrict__ dd,
+                                             const AttnArgs& a) {
   const int64_t rows = a.batch * a.heads * a.lq, dv = a.dv;
   const int warps = blockDim.x / 32, lane = threadIdx.x & 31;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * warps + threadIdx.x / 32; r < rows;
        r += static_cast<int64_t>(gridDim.x) * warps) {
     float s = 0.f;
-    for (int64_t c = lane; c < dv; c += 32) s = fmaf(dout[r * dv + c], out[r * dv + c], s);
+    for (int64_t c = lane; c < dv; c += 32) s = fmaf(mt_load(dout, r * dv + c), mt_load(out, r * dv + c), s);
     s = mt_warp_sum(s);
     if (lane == 0) dd[r] = s;
   }
 }
 
 // dq for 32 query rows of one head: streams 16-key tiles, recomputing P from lse and dS from dd.
-extern "C" __global__ void __launch_bounds__(attn::DQ_THREADS)
-    flash_attn_bwd_dq_f32(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
-                          const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,
-                          const float* __restrict__ dd, const float* __restrict__ dout, float* __restrict__ dq,
-                          AttnArgs a) {
+template <class S>
+__device__ __forceinline__ void attn_bwd_dq(const S* __restrict__ q, const S* __restrict__ k, const S* __restrict__ v,
+                                            const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,
+                                            const float* __restrict__ dd, const S* __restrict__ dout,
+                                            S* __restrict__ dq, const AttnArgs& a) {
   using namespace attn;
   constexpr int BQ = DQ_BQ, BK = DQ_BK, R = BQ / (DQ_THREADS / LANES), KC = BK / LANES;
   static_assert(R == 4 && KC == 2, "tile shape");
@@ -299,17 +302,17 @@ extern "C" __global__ void __launch_bounds__(attn::DQ_THREADS)
     MT_UNROLL
     for (int jj = 0; jj < CPT; ++jj) {
       const int c = tx + LANES * jj;
-      if (c < d) dq[(h * lq + row) * d + c] = acc[i][jj];
+      if (c < d) mt_store(dq, (h * lq + row) * d + c, acc[i][jj]);
     }
   }
 }
 
 // dk, dv for 16 keys of one head: streams 32-query tiles; each key's gradients stay in registers.
-extern "C" __global__ void __launch_bounds__(attn::KV_THREADS)
-    flash_attn_bwd_dkdv_f32(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
-                            const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,
-                            const float* __restrict__ dd, const float* __restrict__ dout, float* __restrict__ dk,
-                            float* __restrict__ dvo, AttnArgs a) {
+template <class S>
+__device__ __forceinline__ void attn_bwd_dkdv(const S* __restrict__ q, const S* __restrict__ k, const S* __restrict__ v,
+                                              const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,
+                                              const float* __restrict__ dd, const S* __restrict__ dout,
+                                              S* __restrict__ dk, S* __restrict__ dvo, const AttnArgs& a) {
   using namespace attn;
   constexpr int BK = KV_BK, BQ = KV_BQ, R = BK / (KV_THREADS / LANES), QC = BQ / LANES;
   static_assert(R == 2 && QC == 4, "tile shape");
@@ -366,11 +369,37 @@ extern "C" __global__ void __launch_bounds__(attn::KV_THREADS)
     MT_UNROLL
     for (int jj = 0; jj < CPT; ++jj) {
       const int c = tx + LANES * jj;
-      if (c < d) dk[(h * lk + key) * d + c] = dka[i][jj];
-      if (c < dv) dvo[(h * lk + key) * dv + c] = dva[i][jj];
+      if (c < d) mt_store(dk, (h * lk + key) * d + c, dka[i][jj]);
+      if (c < dv) mt_store(dvo, (h * lk + key) * dv + c, dva[i][jj]);
     }
   }
 }
+
+
+// The backward kernels per storage dtype: f32, and bf16/f16 (inputs read as f32, all arithmetic and
+// the dd scratch in f32, gradients rounded once to the dtype).
+#define ATTN_BWD_KERNELS(SUF, S)                                                                                  \
+  extern "C" __global__ void flash_attn_bwd_pre_##SUF(const S* __restrict__ out, const S* __restrict__ dout,      \
+                                                      float* __restrict__ dd, AttnArgs a) {                        \
+    attn_bwd_pre<S>(out, dout, dd, a);                                                                            \
+  }                                                                                                               \
+  extern "C" __global__ void __launch_bounds__(attn::DQ_THREADS)                                                  \
+      flash_attn_bwd_dq_##SUF(const S* __restrict__ q, const S* __restrict__ k, const S* __restrict__ v,          \
+                              const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,                \
+                              const float* __restrict__ dd, const S* __restrict__ dout, S* __restrict__ dq,       \
+                              AttnArgs a) {                                                                       \
+    attn_bwd_dq<S>(q, k, v, key_mask, lse, dd, dout, dq, a);                                                      \
+  }                                                                                                               \
+  extern "C" __global__ void __launch_bounds__(attn::KV_THREADS)                                                  \
+      flash_attn_bwd_dkdv_##SUF(const S* __restrict__ q, const S* __restrict__ k, const S* __restrict__ v,        \
+                                const uint8_t* __restrict__ key_mask, const float* __restrict__ lse,              \
+                                const float* __restrict__ dd, const S* __restrict__ dout, S* __restrict__ dk,     \
+                                S* __restrict__ dv, AttnArgs a) {                                                 \
+    attn_bwd_dkdv<S>(q, k, v, key_mask, lse, dd, dout, dk, dv, a);                                                \
+  }
+ATTN_BWD_KERNELS(f32, float)
+ATTN_BWD_KERNELS(bf16, mt_bf16)
+ATTN_BWD_KERNELS(f16, mt_f16)
 
 // ------------------------------------------------------------------------------------------------
 // Forward with tensor cores (bf16 / f16 storage, f32 accumulation and statistics)

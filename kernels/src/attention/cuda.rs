@@ -11,8 +11,8 @@
 //! giving `out = 0`, `lse = -inf` and zero gradients. Every output element is overwritten.
 //!
 //! **Limits:** `d ≤ 128` and `dv ≤ 128` ([`DMAX`]; [`supported`] says whether a shape can run — the
-//! runtime must fall back or report `NotImplementedOnDevice` otherwise). The backward is f32 only;
-//! the forward also has bf16/f16 tensor-core kernels.
+//! runtime must fall back or report `NotImplementedOnDevice` otherwise). f32, bf16 and f16; the
+//! 16-bit forward runs on tensor cores, the 16-bit backward on the SIMT kernels (f32 math).
 //!
 //! # Kernels
 //!
@@ -28,9 +28,10 @@
 //! | `flash_attn_bwd_dkdv_f32` | `(q, k, v: *const f32, key_mask: *const u8, lse, dd, dout: *const f32, dk: *mut f32, dv: *mut f32, args)` | [`launch_dims_bwd_dkdv`]: grid `bh·⌈lk/16⌉`, 64 threads, 48 KB static shared | `dk`, `dv` |
 //! | `flash_attn_fwd_bf16` | `(q, k, v: *const u16 (bf16 bits), key_mask: *const u8, out: *mut u16 (bf16), lse: *mut f32, args)` | [`launch_dims_fwd_tc`]: grid `bh·⌈lq/64⌉`, 128 threads, 34 KB static shared | `out` (rounded once from f32), `lse` (f32) |
 //! | `flash_attn_fwd_f16` | the same with f16 bits | [`launch_dims_fwd_tc`] | the same |
+//! | `flash_attn_bwd_{pre,dq,dkdv}_{bf16,f16}` | as the `_f32` kernels with `*const u16` / `*mut u16` (16-bit bits) for `q, k, v, out, dout, dq, dk, dv`; `lse`, `dd` stay f32 | as the `_f32` kernels | the same, f32 math, gradients rounded once |
 //!
 //! The 16-bit forward needs sm_80+ (`mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}`); its `lse`
-//! is f32 so that a future 16-bit backward (or the f32 one, on upcast inputs) can use it.
+//! is f32, as the backward kernels of every dtype expect.
 //!
 //! Backward = `flash_attn_bwd_pre_f32`, then `flash_attn_bwd_dq_f32` and `flash_attn_bwd_dkdv_f32`
 //! (independent of each other; both read `dd`). `lse` and `out` are the forward's outputs. A launch
@@ -60,7 +61,7 @@
 //!   block: ~16 K registers, so registers and the 48 KB of shared memory both allow 4 blocks per SM);
 //!   `bwd_pre_f32` 29 / 30;
 //!   `fwd_{bf16,f16}` 138 / 137.
-//! * Known gaps: no tensor-core backward (bf16/f16 gradients must upcast to f32 for now), unpadded tiles with a per-lane rotation of the
+//! * Known gaps: no tensor-core backward (the 16-bit backward is the SIMT f32 code on 16-bit loads), unpadded tiles with a per-lane rotation of the
 //!   dot-product walk instead of vector loads, 64-thread backward blocks (low occupancy per block), no
 //!   double-buffered cp.async of the next tile.
 

@@ -269,6 +269,54 @@ unsafe extern "C" {
         lse: *mut f32,
         a: AttnArgs,
     );
+    fn flash_attn_bwd_pre_bf16(out: *const u16, dout: *const u16, dd: *mut f32, a: AttnArgs);
+    fn flash_attn_bwd_pre_f16(out: *const u16, dout: *const u16, dd: *mut f32, a: AttnArgs);
+    fn flash_attn_bwd_dq_bf16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dq: *mut u16,
+        a: AttnArgs,
+    );
+    fn flash_attn_bwd_dq_f16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dq: *mut u16,
+        a: AttnArgs,
+    );
+    fn flash_attn_bwd_dkdv_bf16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dk: *mut u16,
+        dv: *mut u16,
+        a: AttnArgs,
+    );
+    fn flash_attn_bwd_dkdv_f16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dk: *mut u16,
+        dv: *mut u16,
+        a: AttnArgs,
+    );
     fn flash_attn_fwd_f16(
         q: *const u16,
         k: *const u16,
@@ -340,4 +388,85 @@ fn tensor_core_forward_masked_rows_and_empty() {
 #[test]
 fn tensor_core_forward_no_shared_memory_races() {
     check_tc(&case(shape(1, 1, 20, 40, 16, 16), 3, 71), true, true);
+}
+
+/// The whole 16-bit chain: tensor-core forward, then the 16-bit backward kernels on its `out` (16-bit)
+/// and `lse` (f32), against the f64 reference backward on the inputs rounded to the dtype.
+///
+/// Tolerance of the gradients: abs = rel = 2⁻⁷ (bf16) / 2⁻¹⁰ (f16), two ulps of an O(1) value. The
+/// error sources beyond f32 rounding: `out` rounded to the dtype enters `D = dout·out` (relative
+/// 2⁻⁹ / 2⁻¹² per element), so `dP − D` carries an absolute error of about an ulp, which dq and dk
+/// average with the weights P (Σ P = 1 per query) times |k|, |q| ≤ 3 and dv sums with P; then each
+/// gradient is rounded once (half an ulp). Observed maxima (printed with `--nocapture`): 2.4e-3 bf16,
+/// 2.9e-4 f16, i.e. 3–4× inside the bound.
+fn check_tc_bwd(c: &Case, bf: bool, checked: bool) {
+    use half::{bf16, f16};
+    let to_bits = |x: &[f64]| -> Vec<u16> {
+        x.iter().map(|&v| if bf { bf16::from_f64(v).to_bits() } else { f16::from_f64(v).to_bits() }).collect()
+    };
+    let from_bits = |b: u16| if bf { bf16::from_bits(b).to_f64() } else { f16::from_bits(b).to_f64() };
+    let r = |x: &[u16]| x.iter().map(|&b| from_bits(b)).collect::<Vec<f64>>();
+    let (q, k, v, g) = (to_bits(&c.q), to_bits(&c.k), to_bits(&c.v), to_bits(&c.dout));
+    let (lq_, lk_, lv_, lo, ll) = c.sh.lens();
+    let nan16 = |n: usize| vec![0x7fc0u16; n];
+    let (mut out, mut lse, mut dd) = (nan16(lo), vec![f32::NAN; ll], vec![f32::NAN; ll]);
+    let (mut dq, mut dk, mut dv) = (nan16(lq_), nan16(lk_), nan16(lv_));
+    let a = AttnArgs::new(&c.sh, c.mask.is_some(), c.scale as f32 as f64);
+    let mask: Vec<u8> = c.mask.clone().unwrap_or_else(|| vec![0xAB]);
+    let (pq, pk, pv, pg, pm) = (CPtr::of(&q), CPtr::of(&k), CPtr::of(&v), CPtr::of(&g), CPtr::of(&mask));
+    {
+        let (po, pl) = (Ptr::of(&mut out), Ptr::of(&mut lse));
+        let f = if bf { flash_attn_fwd_bf16 } else { flash_attn_fwd_f16 };
+        // SAFETY: every buffer has the length `AttnArgs` implies (Case::sh.lens(), mask batch·lk).
+        go(cuda::launch_dims_fwd_tc(&a), checked, "fwd_tc", || unsafe {
+            f(pq.get(), pk.get(), pv.get(), pm.get(), po.get(), pl.get(), a)
+        });
+    }
+    let (po, pl) = (CPtr::of(&out), CPtr::of(&lse));
+    {
+        let pd = Ptr::of(&mut dd);
+        let f = if bf { flash_attn_bwd_pre_bf16 } else { flash_attn_bwd_pre_f16 };
+        // SAFETY: as above.
+        go(cuda::launch_dims_bwd_pre(&a), checked, "bwd_pre16", || unsafe {
+            f(po.get(), pg.get(), pd.get(), a)
+        });
+    }
+    let pd = CPtr::of(&dd);
+    {
+        let pdq = Ptr::of(&mut dq);
+        let f = if bf { flash_attn_bwd_dq_bf16 } else { flash_attn_bwd_dq_f16 };
+        // SAFETY: as above.
+        go(cuda::launch_dims_bwd_dq(&a), checked, "bwd_dq16", || unsafe {
+            f(pq.get(), pk.get(), pv.get(), pm.get(), pl.get(), pd.get(), pg.get(), pdq.get(), a)
+        });
+    }
+    {
+        let (pdk, pdv) = (Ptr::of(&mut dk), Ptr::of(&mut dv));
+        let f = if bf { flash_attn_bwd_dkdv_bf16 } else { flash_attn_bwd_dkdv_f16 };
+        // SAFETY: as above.
+        go(cuda::launch_dims_bwd_dkdv(&a), checked, "bwd_dkdv16", || unsafe {
+            f(pq.get(), pk.get(), pv.get(), pm.get(), pl.get(), pd.get(), pg.get(), pdk.get(), pdv.get(), a)
+        });
+    }
+    let (qr, kr, vr, gr) = (r(&q), r(&k), r(&v), r(&g));
+    let s = c.scale as f32 as f64;
+    let (wq, wk, wv) = reference::backward(&c.sh, &qr, &kr, &vr, c.mask.as_deref(), s, &gr);
+    let what = format!("{} {:?} mask={}", if bf { "bf16" } else { "f16" }, c.sh, c.mask.is_some());
+    let e = if bf { 2f64.powi(-7) } else { 2f64.powi(-10) };
+    for (name, got, want) in [("dq", &dq, &wq), ("dk", &dk, &wk), ("dv", &dv, &wv)] {
+        let got = r(got);
+        let err = got.iter().zip(want.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        println!("{what} {name}: max abs error {err:e}");
+        assert_close(&format!("{what} {name}"), &got, want, Tolerance::new(e, e));
+    }
+}
+
+#[test]
+fn half_precision_backward_chain() {
+    for bf in [true, false] {
+        check_tc_bwd(&case(shape(2, 1, 17, 65, 32, 32), 3, 81), bf, false);
+        check_tc_bwd(&case(shape(1, 1, 9, 33, 128, 128), 1, 82), bf, false);
+        check_tc_bwd(&case(shape(3, 1, 20, 18, 7, 12), 1, 83), bf, false); // batch 0 fully masked
+    }
+    check_tc_bwd(&case(shape(1, 1, 10, 12, 8, 8), 3, 84), true, true);
 }
