@@ -33,12 +33,13 @@
 //! The 16-bit forward needs sm_80+ (`mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}`); its `lse`
 //! is f32, as the backward kernels of every dtype expect.
 //!
-//! Backward = `flash_attn_bwd_pre_f32`, then `flash_attn_bwd_dq_f32` and `flash_attn_bwd_dkdv_f32`
-//! (independent of each other; both read `dd`). `lse` and `out` are the forward's outputs. A launch
+//! Backward = `flash_attn_bwd_pre_<dtype>`, then `flash_attn_bwd_dq_<dtype>` and
+//! `flash_attn_bwd_dkdv_<dtype>` (independent of each other; both read `dd`, an f32 scratch of
+//! `bh·lq`). `lse` and `out` are the forward's outputs. A launch
 //! whose `launch_dims_*` is `None` has nothing to do *and nothing to write* — except: with `lq == 0`
 //! the dK/dV kernel still runs (it writes zeros), and with `lk == 0` the dQ kernel still runs (zeros).
 //!
-//! # Design (FlashAttention-2 scheme, SIMT f32; performance not measured yet)
+//! # Design (FlashAttention-2 scheme; performance not measured yet: no GPU in this session)
 //!
 //! * Forward: block = (head, 64 query rows), 128 threads = 16 row groups of 8 lanes, 4 query rows
 //!   per group; the Q tile (64×d) stays in shared memory, 32-key K then V tiles are streamed through
@@ -59,11 +60,12 @@
 //!   `__launch_bounds__(128, 1)` (with `(128)` alone ptxas capped sm_90 at 128 and spilled 40 bytes);
 //!   `bwd_dq_f32` 154 / 156; `bwd_dkdv_f32` 254 / 255 (two 2×16 accumulator sets; 64 threads per
 //!   block: ~16 K registers, so registers and the 48 KB of shared memory both allow 4 blocks per SM);
-//!   `bwd_pre_f32` 29 / 30;
-//!   `fwd_{bf16,f16}` 138 / 137.
-//! * Known gaps: no tensor-core backward (the 16-bit backward is the SIMT f32 code on 16-bit loads), unpadded tiles with a per-lane rotation of the
-//!   dot-product walk instead of vector loads, 64-thread backward blocks (low occupancy per block), no
-//!   double-buffered cp.async of the next tile.
+//!   `bwd_pre_f32` 29 / 30; `fwd_{bf16,f16}` 138 / 137; the 16-bit backward kernels within ±7 of
+//!   their f32 twins (`bwd_dq_bf16` 161 / 155, `bwd_dkdv_*` 254 / 255).
+//! * Known gaps: no tensor-core backward (the 16-bit backward is the SIMT f32 code on 16-bit loads);
+//!   SIMT tiles are unpadded with a per-lane rotation of the dot-product walk instead of vector
+//!   loads; 64-thread backward blocks; no double-buffered cp.async of the next tile; the tensor-core
+//!   forward builds V's B fragments from 16-bit shared loads instead of `ldmatrix.trans`.
 
 use super::AttentionShape;
 use crate::cuda_abi::LaunchDims;
