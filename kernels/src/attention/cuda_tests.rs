@@ -12,6 +12,12 @@
 //! implementations accumulate in f32 with different orders (per-lane partial sums, rotated dot
 //! products, `expf` vs the CPU polynomial exp), so neither is bit-exact to the other. `lse` for a
 //! fully masked row must be exactly `-inf` and its out/gradients exactly 0.
+//!
+//! The 16-bit kernels (tensor-core forward, SIMT backward on 16-bit storage) are checked against the
+//! f64 reference on the inputs rounded to bf16/f16, with tolerances derived beside `check_tc` and
+//! `check_tc_bwd`. Tests were seen to fail on purpose-made bugs: no `exp(m_old − m_new)` rescale of
+//! the forward accumulators, the key mask ignored in dK/dV, `D` dropped from dS in the dQ kernel,
+//! and the tensor-core A fragment registers 1 and 2 swapped.
 
 use super::cuda::{self, AttnArgs};
 use super::tests::{Case, Grads, case, red, reference_for, run, shape};
