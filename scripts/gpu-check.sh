@@ -13,6 +13,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 echo "== tests (every op on the GPU against the CPU reference)"
 fail=0
+export MATRYOSHKA_REQUIRE_GPU=1   # a device test that cannot open cuda:0 fails instead of skipping
 for t in "$bin"/tests/*; do
   if "$t" --test-threads=4 > "$work/$(basename "$t").log" 2>&1; then
     echo "  pass  $(basename "$t")  ($(grep -h '^test result' "$work/$(basename "$t").log" | tail -n 1))"
