@@ -170,18 +170,45 @@ impl GemmArgs {
     }
 }
 
-fn launch_dims(args: &GemmArgs, tile: (usize, usize, usize)) -> Option<LaunchDims> {
+/// The launch of the kernel with block `tile`, or why the problem does not fit one grid.
+fn checked_dims(args: &GemmArgs, tile: (usize, usize, usize)) -> Result<Option<LaunchDims>, String> {
     let (m, n, batch) = (args.m as usize, args.n as usize, args.batch as usize);
     if m == 0 || n == 0 || batch == 0 {
-        return None;
+        return Ok(None);
     }
     let gx = m.div_ceil(tile.0);
     let gy = n.div_ceil(tile.1);
-    assert!(gx <= i32::MAX as usize, "gemm: m = {m} needs more than 2^31-1 blocks");
-    assert!(gy <= MAX_GRID_YZ, "gemm: n = {n} needs more than 65535 column blocks");
+    if gx > i32::MAX as usize {
+        return Err(format!("m = {m} needs more than 2^31-1 row blocks of {}", tile.0));
+    }
+    if gy > MAX_GRID_YZ {
+        return Err(format!("n = {n} needs more than 65535 column blocks of {}", tile.1));
+    }
     // A shared C (c_bs == 0) is updated by the batch members in order, inside one block.
     let gz = if args.c_bs == 0 { 1 } else { batch.min(MAX_GRID_YZ) };
-    Some(LaunchDims { grid: (gx as u32, gy as u32, gz as u32), block: (THREADS, 1, 1), shared_mem_bytes: 0 })
+    Ok(Some(LaunchDims {
+        grid: (gx as u32, gy as u32, gz as u32),
+        block: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }))
+}
+
+/// The launch shape of `gemm_<dtype>` (`dtype` one of `"f32"`, `"f64"`, `"bf16"`, `"f16"`; the
+/// `_out_f32` variants use their input's): `Ok(None)` when there is nothing to do, `Err` (the
+/// reason) when the problem exceeds the grid limits. Same shapes as the `launch_dims_*`, which
+/// panic instead.
+pub fn try_launch_dims(args: &GemmArgs, dtype: &str) -> Result<Option<LaunchDims>, String> {
+    let tile = match dtype {
+        "f32" => F32_TILE,
+        "f64" => F64_TILE,
+        "bf16" | "f16" => TC_TILE,
+        _ => return Err(format!("no GEMM kernel for {dtype}")),
+    };
+    checked_dims(args, tile)
+}
+
+fn launch_dims(args: &GemmArgs, tile: (usize, usize, usize)) -> Option<LaunchDims> {
+    checked_dims(args, tile).unwrap_or_else(|e| panic!("gemm: {e}"))
 }
 
 /// Launch shape of `gemm_f32` (`None`: nothing to do).

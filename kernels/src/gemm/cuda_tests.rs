@@ -544,4 +544,12 @@ fn launch_dims_cover_the_problem() {
     assert!(cuda::launch_dims_tc(&GemmArgs { m: 0, ..a }).is_none());
     assert!(cuda::launch_dims_f32(&GemmArgs { batch: 0, ..a }).is_none());
     assert!(cuda::launch_dims_f64(&GemmArgs { n: 0, ..a }).is_none());
+    // The fallible form used by the runtime: same shapes, an error past the grid limits.
+    assert_eq!(cuda::try_launch_dims(&a, "f32").unwrap(), cuda::launch_dims_f32(&a));
+    assert_eq!(cuda::try_launch_dims(&a, "f64").unwrap(), cuda::launch_dims_f64(&a));
+    assert_eq!(cuda::try_launch_dims(&a, "bf16").unwrap(), cuda::launch_dims_tc(&a));
+    assert_eq!(cuda::try_launch_dims(&a, "f16").unwrap(), cuda::launch_dims_tc(&a));
+    assert!(cuda::try_launch_dims(&GemmArgs { n: 128 * 65536, ..a }, "bf16").is_err());
+    assert!(cuda::try_launch_dims(&GemmArgs { n: 128 * 65535, ..a }, "bf16").unwrap().is_some());
+    assert!(cuda::try_launch_dims(&a, "i64").is_err());
 }

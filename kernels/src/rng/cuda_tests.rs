@@ -148,3 +148,15 @@ fn raw_block_function_matches_random123_known_answers_and_the_cpu() {
         .unwrap();
     assert_eq!(out, want);
 }
+
+/// The Philox block counts cover the offset's phase within a block (moved from the tensor runtime,
+/// which now calls `cuda::launch_dims`).
+#[test]
+fn philox_block_counts_cover_the_offset_phase() {
+    assert_eq!(cuda::blocks(0, 3, 4), 0);
+    assert_eq!(cuda::blocks(1, 0, 4), 1);
+    assert_eq!(cuda::blocks(4, 0, 4), 1);
+    assert_eq!(cuda::blocks(4, 1, 4), 2);
+    assert_eq!(cuda::blocks(5, 3, 2), 3);
+    assert_eq!(cuda::launch_dims(5, 3, 8).grid.0, 1);
+}

@@ -16,6 +16,7 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg, sys,
 };
 use kernels::cuda_abi::{LaunchDims, StridedArg};
+use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -204,8 +205,8 @@ pub enum KArg {
     F32(f32),
     F64(f64),
     Strided(StridedArg),
-    /// A by-value struct of 18 8-byte fields (`GemmArgs`), as raw words.
-    Words18([u64; 18]),
+    /// The by-value `struct GemmArgs` of gemm.cu (`repr(C)` mirror in `kernels::gemm::cuda`).
+    Gemm(GemmArgs),
 }
 
 impl CudaDevice {
@@ -347,7 +348,7 @@ impl CudaDevice {
                 KArg::F32(v) => b.arg(v),
                 KArg::F64(v) => b.arg(v),
                 KArg::Strided(v) => b.arg(v),
-                KArg::Words18(v) => b.arg(v),
+                KArg::Gemm(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {

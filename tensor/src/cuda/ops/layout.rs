@@ -10,31 +10,17 @@ use super::{float_suffix, same_device, storage, strided};
 use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::{DType, Device, Error, Result, Tensor};
 use kernels::StridedLayout;
-use kernels::cuda_abi::{LaunchDims, StridedArg};
+use kernels::cuda_abi::StridedArg;
 use kernels::elementwise::UnaryOp;
 use kernels::layout::Pool2dParams;
-
-/// Threads per block and most blocks of the layout kernels (grid-stride loops; layout/cuda.rs).
-const THREADS: u32 = 256;
-const MAX_BLOCKS: u32 = 132 * 8;
-
-fn dims(n: usize) -> LaunchDims {
-    LaunchDims::linear(n, THREADS, MAX_BLOCKS)
-}
+use kernels::layout::cuda::{
+    INDEX_OK, cast_kernel, concat_dst_layouts, copy_kernel, index_result, index_select_count,
+    launch_dims as dims, pool2d_args, scan_dims,
+};
 
 /// [`Error::NotImplementedOnDevice`] unless this build embeds kernel `name`.
 fn need(op: &'static str, name: &str, device: Device) -> Result<()> {
     if has_kernel(name) { Ok(()) } else { Err(Error::NotImplementedOnDevice { op, device }) }
-}
-
-/// The dtype-agnostic strided copy kernel for elements of `bytes` bytes.
-fn copy_kernel(bytes: usize) -> &'static str {
-    match bytes {
-        1 => "layout_copy_b1",
-        2 => "layout_copy_b2",
-        4 => "layout_copy_b4",
-        _ => "layout_copy_b8",
-    }
 }
 
 /// Whether a strided copy of this dtype can run on the GPU in this build.
@@ -113,7 +99,10 @@ pub(crate) fn copy(x: &Tensor) -> Result<Tensor> {
 
 /// `cast_<from>_<to>(src, sl, dst, n)`: bit-identical to the CPU's `to_dtype`.
 pub(crate) fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
-    let name = format!("cast_{}_{}", x.dtype().as_str(), dtype.as_str());
+    if dtype == x.dtype() {
+        return copy(x);
+    }
+    let name = cast_kernel(x.dtype().as_str(), dtype.as_str());
     need("to_dtype", &name, x.device())?;
     let (xs, dev) = storage("to_dtype", x)?;
     let n = x.numel();
@@ -181,11 +170,8 @@ pub(crate) fn cat(tensors: &[&Tensor], d: usize, out_shape: &[usize]) -> Result<
     need("cat", copy_kernel(first.dtype().size_in_bytes()), first.device())?;
     let (_, dev) = storage("cat", first)?;
     let y = CudaStorage::alloc(&dev, first.dtype(), kernels::strided::numel(out_shape))?;
-    let strides = kernels::strided::contiguous_strides(out_shape);
-    let mut pos = 0;
-    for t in tensors {
-        let dl = StridedLayout::new(t.shape().to_vec(), strides.clone(), pos * strides[d]);
-        pos += t.shape()[d];
+    let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
+    for (t, dl) in tensors.iter().zip(concat_dst_layouts(&shapes, d)) {
         copy_into(t, &y, &dl)?;
     }
     Ok(Tensor::from_cuda(y, out_shape))
@@ -231,24 +217,11 @@ pub(crate) fn upsample_nearest2d_backward(dy: &Tensor, in_shape: &[usize]) -> Re
 }
 
 /// The trailing `(nc, h, w, oh, ow, kh, kw, sh, sw, ph, pw: i64, count_include_pad: i32)` of the pool
-/// kernels.
+/// kernels ([`pool2d_args`]).
 fn pool_args(p: &Pool2dParams) -> Vec<KArg> {
-    let mut v: Vec<KArg> = [
-        p.nc,
-        p.h,
-        p.w,
-        p.out_h(),
-        p.out_w(),
-        p.kernel[0],
-        p.kernel[1],
-        p.stride[0],
-        p.stride[1],
-        p.padding[0],
-        p.padding[1],
-    ]
-    .map(|x| KArg::I64(x as i64))
-    .to_vec();
-    v.push(KArg::I32(i32::from(p.count_include_pad)));
+    let (sizes, include_pad) = pool2d_args(p);
+    let mut v: Vec<KArg> = sizes.map(KArg::I64).to_vec();
+    v.push(KArg::I32(include_pad));
     v
 }
 
@@ -301,8 +274,8 @@ fn index_launch(
 ) -> Result<()> {
     let (is, dev) = storage(op, idx)?;
     let m = idx.numel();
-    let err = dev.htod(&[u64::MAX])?;
-    let count = (outer * m * inner).max(m);
+    let err = dev.htod(&[INDEX_OK])?;
+    let count = index_select_count(outer, inner, m);
     if count > 0 {
         dev.launch(
             name,
@@ -319,9 +292,7 @@ fn index_launch(
             ],
         )?;
     }
-    let bad = dev.dtoh::<u64>(&err, 0, 1)?[0];
-    if bad != u64::MAX {
-        let p = bad as usize;
+    if let Err(p) = index_result(dev.dtoh::<u64>(&err, 0, 1)?[0]) {
         let index = dev.dtoh::<i64>(is.buffer(), idx.offset() + p, 1).map(|v| v[0]).unwrap_or(-1);
         return Err(Error::IndexOutOfRange { op, index, dim, size: n });
     }
@@ -394,7 +365,7 @@ fn index_select_backward_deterministic(
     let (is, _) = storage(op, &idx)?;
     let m = idx.numel();
     let idx_ptr = is.ptr_at(idx.offset());
-    let err = dev.htod(&[u64::MAX])?;
+    let err = dev.htod(&[INDEX_OK])?;
     let starts = dev.alloc_zeros((n + 1) * 4)?;
     let rows = dev.alloc(m.max(1) * 4)?;
     let (n64, m64) = (KArg::I64(n as i64), KArg::I64(m as i64));
@@ -403,13 +374,11 @@ fn index_select_backward_deterministic(
         dims(n.max(m)),
         &[KArg::Ptr(idx_ptr), n64, m64, KArg::Ptr(starts.ptr()), KArg::Ptr(err.ptr())],
     )?;
-    let bad = dev.dtoh::<u64>(&err, 0, 1)?[0];
-    if bad != u64::MAX {
-        let index = dev.dtoh::<i64>(is.buffer(), idx.offset() + bad as usize, 1).map(|v| v[0]).unwrap_or(-1);
+    if let Err(p) = index_result(dev.dtoh::<u64>(&err, 0, 1)?[0]) {
+        let index = dev.dtoh::<i64>(is.buffer(), idx.offset() + p, 1).map(|v| v[0]).unwrap_or(-1);
         return Err(Error::IndexOutOfRange { op, index, dim: d, size: n });
     }
-    let scan = LaunchDims { grid: (1, 1, 1), block: (256, 1, 1), shared_mem_bytes: 0 };
-    dev.launch("index_select_bwd_scan", scan, &[KArg::Ptr(starts.ptr()), n64])?;
+    dev.launch("index_select_bwd_scan", scan_dims(), &[KArg::Ptr(starts.ptr()), n64])?;
     dev.launch(
         "index_select_bwd_fill",
         dims(n),

@@ -13,7 +13,7 @@ pub(crate) mod transfer;
 
 use super::{CudaDevice, CudaStorage};
 use crate::{DType, Error, Result, Tensor};
-use kernels::cuda_abi::StridedArg;
+use kernels::cuda_abi::{StridedArg, TooManyDims};
 use std::sync::Arc;
 
 /// The kernel-name suffix of a float dtype (`unary_f32`, `binary_bf16`, …).
@@ -29,18 +29,21 @@ pub(crate) fn float_suffix(op: &'static str, dtype: DType) -> Result<&'static st
 
 /// The strided kernel argument of a tensor's layout.
 pub(crate) fn strided(op: &'static str, t: &Tensor) -> Result<StridedArg> {
-    StridedArg::from_layout(t.layout()).map_err(|e| {
-        Error::invalid(
-            op,
-            format!(
-                "layout with shape {:?} and strides {:?} needs more than {} dimensions on the GPU even \
-                 after merging (make it contiguous first)",
-                e.shape,
-                e.strides,
-                kernels::cuda_abi::MAX_DIMS
-            ),
-        )
-    })
+    StridedArg::from_layout(t.layout()).map_err(|e| too_many_dims(op, e))
+}
+
+/// The error for a layout that [`StridedArg::from_layout`] cannot merge down to `MAX_DIMS`.
+pub(crate) fn too_many_dims(op: &'static str, e: TooManyDims) -> Error {
+    Error::invalid(
+        op,
+        format!(
+            "layout with shape {:?} and strides {:?} needs more than {} dimensions on the GPU even \
+             after merging (make it contiguous first)",
+            e.shape,
+            e.strides,
+            kernels::cuda_abi::MAX_DIMS
+        ),
+    )
 }
 
 /// The device storage and device of a GPU tensor.
@@ -65,7 +68,7 @@ pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<()> {
 /// Every kernel name the GPU paths of the tensor ops may launch (for checking a build's PTX).
 pub fn runtime_kernels() -> Vec<String> {
     const F: [&str; 4] = ["f32", "f64", "f16", "bf16"];
-    const ALL: [&str; 6] = ["f32", "f64", "f16", "bf16", "i64", "u8"];
+    const ALL: [&str; 6] = kernels::layout::cuda::DTYPES;
     let mut v: Vec<String> = vec![];
     let per = |v: &mut Vec<String>, bases: &[&str], dts: &[&str]| {
         for b in bases {
@@ -100,6 +103,8 @@ pub fn runtime_kernels() -> Vec<String> {
             "reduce_var",
             "reduce_argmax",
             "reduce_argmin",
+            "reduce_split_partial",
+            "reduce_split_finish",
             "softmax_fwd",
             "log_softmax_fwd",
             "softmax_bwd",

@@ -3,14 +3,12 @@
 //! returned, like the CPU's, in the compute dtype (f32 for f16/bf16 inputs); parameter gradients are
 //! a deterministic two-stage reduction (f64 partial sums per row chunk, then per column).
 
-use super::reduce::rows_dims;
 use super::{float_suffix, storage};
 use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::ops::norm::{NormGrads, NormOutput};
 use crate::{Error, Result, Tensor};
 use kernels::cuda_abi::LaunchDims;
-
-const THREADS: u32 = 256;
+use kernels::norm::cuda::{LnParamsPlan, finish_launch, rows_launch};
 
 /// Validates `gamma`/`beta` (same device and dtype as `x`, shape `[len]`) and makes them contiguous.
 fn affine(op: &'static str, t: Option<&Tensor>, x: &Tensor, len: usize) -> Result<Option<Tensor>> {
@@ -72,7 +70,7 @@ fn forward(
         ];
         args.extend(tail.iter().map(|&v| KArg::I64(v)));
         args.push(KArg::F64(eps));
-        dev.launch(kernel, rows_dims(rows, row_len), &args)?;
+        dev.launch(kernel, rows_launch(rows, row_len), &args)?;
     }
     let cd = x.dtype().compute_dtype();
     Ok(NormOutput {
@@ -93,11 +91,13 @@ struct Backward<'a> {
     rows: [usize; 2],
     /// Size arguments of the dx and stage-1 kernels.
     tail: Vec<i64>,
-    /// Stage 1: extra size arguments, launch and number of parts; `cols` of dgamma/dbeta.
+    /// Stage 1: extra size arguments, launch and number of parts; `cols` of dgamma/dbeta;
+    /// `workspace` f64 elements of `partial` (`2·parts·cols`).
     params_tail: Vec<i64>,
     params_dims: LaunchDims,
     parts: usize,
     cols: usize,
+    workspace: usize,
     x: &'a Tensor,
     gamma: Option<&'a Tensor>,
     saved: &'a NormOutput,
@@ -137,7 +137,7 @@ impl Backward<'_> {
                 KArg::Ptr(if self.affine { mean_exact.ptr() } else { 0 }),
             ];
             args.extend(self.tail.iter().map(|&v| KArg::I64(v)));
-            dev.launch(&self.dx_kernel, rows_dims(rows, row_len), &args)?;
+            dev.launch(&self.dx_kernel, rows_launch(rows, row_len), &args)?;
         }
         let dx = Tensor::from_cuda(dx, x.shape());
         if !self.affine {
@@ -147,7 +147,7 @@ impl Backward<'_> {
         let dg = CudaStorage::zeros(&dev, x.dtype(), cols)?;
         let db = CudaStorage::zeros(&dev, x.dtype(), cols)?;
         if rows > 0 && cols > 0 {
-            let partial = dev.alloc(2 * self.parts * cols * 8)?;
+            let partial = dev.alloc(self.workspace * std::mem::size_of::<f64>())?;
             let mut args = vec![
                 KArg::Ptr(xp),
                 KArg::Ptr(mean_exact.ptr()),
@@ -159,7 +159,7 @@ impl Backward<'_> {
             dev.launch(&self.params_kernel, self.params_dims, &args)?;
             dev.launch(
                 &self.finish_kernel,
-                LaunchDims::linear(cols, THREADS, 65535),
+                finish_launch(cols),
                 &[
                     KArg::Ptr(partial.ptr()),
                     KArg::I64(self.parts as i64),
@@ -225,14 +225,7 @@ pub(crate) fn layer_norm_backward(
     need(op, &[&k[0], &k[1], &k[2]], x)?;
     x.check_same(op, dy)?;
     let g = affine(op, gamma, x, cols)?;
-    // Row chunks of at least 32 rows, at most 256 chunks (norm/cuda.rs `LnParamsPlan`).
-    let rows_per_part = rows.div_ceil(256).max(32);
-    let parts = rows.div_ceil(rows_per_part);
-    let params_dims = LaunchDims {
-        grid: (cols.div_ceil(THREADS as usize).clamp(1, 65535) as u32, parts.clamp(1, 65535) as u32, 1),
-        block: (THREADS, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let plan = LnParamsPlan::new(rows);
     let [dx_kernel, params_kernel, finish_kernel] = k;
     Backward {
         op,
@@ -241,10 +234,11 @@ pub(crate) fn layer_norm_backward(
         finish_kernel,
         rows: [rows, cols],
         tail: vec![rows as i64, cols as i64],
-        params_tail: vec![rows as i64, cols as i64, rows_per_part as i64, parts as i64],
-        params_dims,
-        parts,
+        params_tail: vec![rows as i64, cols as i64, plan.rows_per_part as i64, plan.parts as i64],
+        params_dims: plan.stage1(cols),
+        parts: plan.parts,
         cols,
+        workspace: plan.workspace_len(cols),
         x,
         gamma: g.as_ref(),
         saved,
@@ -300,9 +294,11 @@ pub(crate) fn group_norm_backward(
         rows: [n * groups, c / groups * sp],
         tail: tail.clone(),
         params_tail: tail,
-        params_dims: rows_dims(n * c, sp),
+        params_dims: rows_launch(n * c, sp),
         parts: n,
         cols: c,
+        // `[2][n][c]` f64 (norm/cuda.rs: group norm parts = n, cols = c).
+        workspace: 2 * n * c,
         x,
         gamma: g.as_ref(),
         saved,

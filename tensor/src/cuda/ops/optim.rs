@@ -3,9 +3,9 @@
 //! and moments so that the op stays functional like its CPU path.
 
 use super::{float_suffix, same_device, storage};
-use crate::cuda::KArg;
+use crate::cuda::{KArg, has_kernel};
 use crate::ops::optim::AdamWUpdate;
-use crate::{Result, Tensor};
+use crate::{Error, Result, Tensor};
 use kernels::optim::AdamWScalars;
 use kernels::optim::cuda::{launch_dims, scalar_args};
 
@@ -21,6 +21,10 @@ pub(crate) fn adamw_step(
     const OP: &str = "adamw_step";
     same_device(OP, &[param, grad, exp_avg, exp_avg_sq])?;
     let dt = float_suffix(OP, param.dtype())?;
+    let name = format!("adamw_step_{dt}");
+    if !has_kernel(&name) {
+        return Err(Error::NotImplementedOnDevice { op: OP, device: param.device() });
+    }
     let (p, m, v) = (param.deep_clone()?, exp_avg.deep_clone()?, exp_avg_sq.deep_clone()?);
     let g = grad.contiguous()?;
     let n = p.numel();
@@ -31,7 +35,7 @@ pub(crate) fn adamw_step(
         let (vs, _) = storage(OP, &v)?;
         let (decay, apply, b1, omb1, b2, omb2, ibc2, eps, step) = scalar_args(s);
         dev.launch(
-            &format!("adamw_step_{dt}"),
+            &name,
             launch_dims(n),
             &[
                 KArg::Ptr(ps.ptr_at(p.offset())),

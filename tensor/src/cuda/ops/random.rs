@@ -4,12 +4,7 @@
 
 use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::{DType, Device, Error, Result, Tensor};
-use kernels::cuda_abi::LaunchDims;
-
-/// Philox blocks (one thread each) touched by `n` elements at `offset`, `per` elements per block.
-fn blocks(n: usize, offset: u64, per: u64) -> usize {
-    if n == 0 { 0 } else { (offset % per + n as u64).div_ceil(per) as usize }
-}
+use kernels::rng::cuda::launch_dims;
 
 /// Uniform in `[a, b)` (`normal == false`) or normal with mean `a` and std `b`.
 #[allow(clippy::too_many_arguments)]
@@ -36,29 +31,16 @@ pub(crate) fn fill(
     let n = kernels::strided::numel(shape);
     let y = CudaStorage::alloc(&dev, cd, n)?;
     if n > 0 {
-        let (per, pa, pb) = match cd {
-            DType::F64 => (2, KArg::F64(a), KArg::F64(b)),
-            _ => (4, KArg::F32(a as f32), KArg::F32(b as f32)),
+        let (pa, pb) = match cd {
+            DType::F64 => (KArg::F64(a), KArg::F64(b)),
+            _ => (KArg::F32(a as f32), KArg::F32(b as f32)),
         };
         dev.launch(
             &name,
-            LaunchDims::linear(blocks(n, offset, per), 256, 132 * 8),
+            launch_dims(n, offset, cd.size_in_bytes()),
             &[KArg::Ptr(y.ptr()), KArg::I64(n as i64), KArg::U64(seed), KArg::U64(offset), pa, pb],
         )?;
     }
     let t = Tensor::from_cuda(y, shape);
     if cd != dtype { t.to_dtype(dtype) } else { Ok(t) }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn philox_block_counts_cover_the_offset_phase() {
-        use super::blocks;
-        assert_eq!(blocks(0, 3, 4), 0);
-        assert_eq!(blocks(1, 0, 4), 1);
-        assert_eq!(blocks(4, 0, 4), 1);
-        assert_eq!(blocks(4, 1, 4), 2);
-        assert_eq!(blocks(5, 3, 2), 3);
-    }
 }

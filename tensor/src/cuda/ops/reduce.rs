@@ -3,40 +3,20 @@
 //! `kernels/src/softmax/softmax.cu` (argument lists in the families' `cuda.rs`). The reduced axes
 //! (softmax: the softmax axis) are permuted last as a view; the kernels read it strided.
 
-use super::{float_suffix, storage, strided};
+use super::{float_suffix, storage, strided, too_many_dims};
 use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::{DType, Error, Result, Tensor};
-use kernels::cuda_abi::LaunchDims;
 use kernels::reduce::ReduceOp;
-
-/// Rows up to this length are reduced by one warp, 8 rows per 256-thread block; longer rows get a
-/// block each (reduce/cuda.rs `launch_dims`; the kernels are correct for any grid).
-const WARP_ROW_MAX: usize = 1024;
-const THREADS: u32 = 256;
-const MAX_BLOCKS: usize = 65535;
-
-/// The launch for `rows` rows of `len` elements (reduce, softmax and the norm row kernels).
-pub(crate) fn rows_dims(rows: usize, len: usize) -> LaunchDims {
-    let per_block = if len <= WARP_ROW_MAX { (THREADS / 32) as usize } else { 1 };
-    let blocks = rows.div_ceil(per_block).clamp(1, MAX_BLOCKS) as u32;
-    LaunchDims { grid: (blocks, 1, 1), block: (THREADS, 1, 1), shared_mem_bytes: 0 }
-}
+use kernels::reduce::cuda::{SplitPlan, kernel_name, launch_dims, permuted_arg, split_op_code};
+use kernels::softmax::cuda as softmax_cuda;
 
 fn missing(op: &'static str, name: &str, x: &Tensor) -> Result<()> {
     if has_kernel(name) { Ok(()) } else { Err(Error::NotImplementedOnDevice { op, device: x.device() }) }
 }
 
-/// `x` with `axes` (sorted, unique) moved last, and (n_out, n_red).
-fn permuted(x: &Tensor, axes: &[usize]) -> Result<(Tensor, usize, usize)> {
-    let kept: Vec<usize> = (0..x.rank()).filter(|d| !axes.contains(d)).collect();
-    let order: Vec<usize> = kept.iter().chain(axes).copied().collect();
-    let n_out = kept.iter().map(|&d| x.shape()[d]).product();
-    let n_red = axes.iter().map(|&d| x.shape()[d]).product();
-    Ok((x.permute(&order)?, n_out, n_red))
-}
-
 /// `reduce_<op>_<dt>(x, xl, y, n_out, n_red[, correction])` (value) or
-/// `reduce_arg<op>_<dt>(x, xl, y_i64, n_out, n_red)` (`arg`).
+/// `reduce_arg<op>_<dt>(x, xl, y_i64, n_out, n_red)` (`arg`); for few long rows (when
+/// [`SplitPlan::new`] says so and the build has them) the two split stages instead.
 pub(crate) fn reduce(
     x: &Tensor,
     op: ReduceOp,
@@ -46,34 +26,65 @@ pub(crate) fn reduce(
 ) -> Result<Tensor> {
     let name_op = if arg { "argmax/argmin" } else { "reduce" };
     let dt = float_suffix(name_op, x.dtype())?;
-    let base = match (op, arg) {
-        (ReduceOp::Max, true) => "argmax",
-        (ReduceOp::Min, true) => "argmin",
-        (_, true) => return Err(Error::invalid(name_op, format!("arg reduction of {op:?}"))),
-        (ReduceOp::Sum, false) => "sum",
-        (ReduceOp::Mean, false) => "mean",
-        (ReduceOp::Max, false) => "max",
-        (ReduceOp::Min, false) => "min",
-        (ReduceOp::Var { .. }, false) => "var",
-    };
-    let name = format!("reduce_{base}_{dt}");
+    if arg && !matches!(op, ReduceOp::Max | ReduceOp::Min) {
+        return Err(Error::invalid(name_op, format!("arg reduction of {op:?}")));
+    }
+    let name = kernel_name(op, arg, dt);
     missing(name_op, &name, x)?;
-    let (p, n_out, n_red) = permuted(x, axes)?;
+    let (xl, n_out, n_red) = permuted_arg(x.layout(), axes).map_err(|e| too_many_dims(name_op, e))?;
     let (xs, dev) = storage(name_op, x)?;
     let out_dtype = if arg { DType::I64 } else { x.dtype() };
     let y = CudaStorage::alloc(&dev, out_dtype, n_out)?;
+    let correction = match (op, arg) {
+        (ReduceOp::Var { correction }, false) => Some(correction as i64),
+        _ => None,
+    };
+    let split = [format!("reduce_split_partial_{dt}"), format!("reduce_split_finish_{dt}")];
+    if let Some(plan) = SplitPlan::new(n_out, n_red).filter(|_| split.iter().all(|k| has_kernel(k))) {
+        // Stage 1: f64 records (count and two statistics) per (row, chunk) into the workspace;
+        // stage 2: one thread per row merges them in order and writes y (values) or yi (indices).
+        let code = split_op_code(op, arg);
+        let partial = dev.alloc(plan.workspace_len() * std::mem::size_of::<f64>())?;
+        dev.launch(
+            &split[0],
+            plan.stage1(),
+            &[
+                KArg::Ptr(xs.ptr()),
+                KArg::Strided(xl),
+                KArg::I64(n_out as i64),
+                KArg::I64(n_red as i64),
+                KArg::I64(plan.chunk as i64),
+                KArg::I64(plan.chunks as i64),
+                KArg::I32(code),
+                KArg::Ptr(partial.ptr()),
+            ],
+        )?;
+        let (yv, yi) = if arg { (0, y.ptr()) } else { (y.ptr(), 0) };
+        dev.launch(
+            &split[1],
+            plan.stage2(),
+            &[
+                KArg::Ptr(partial.ptr()),
+                KArg::I64(n_out as i64),
+                KArg::I64(plan.chunks as i64),
+                KArg::I32(code),
+                KArg::I64(correction.unwrap_or(0)),
+                KArg::Ptr(yv),
+                KArg::Ptr(yi),
+            ],
+        )?;
+        return Ok(Tensor::from_cuda(y, out_shape));
+    }
     if n_out > 0 {
         let mut args = vec![
             KArg::Ptr(xs.ptr()),
-            KArg::Strided(strided(name_op, &p)?),
+            KArg::Strided(xl),
             KArg::Ptr(y.ptr()),
             KArg::I64(n_out as i64),
             KArg::I64(n_red as i64),
         ];
-        if let (ReduceOp::Var { correction }, false) = (op, arg) {
-            args.push(KArg::I64(correction as i64));
-        }
-        dev.launch(&name, rows_dims(n_out, n_red), &args)?;
+        args.extend(correction.map(KArg::I64));
+        dev.launch(&name, launch_dims(n_out, n_red), &args)?;
     }
     Ok(Tensor::from_cuda(y, out_shape))
 }
@@ -92,7 +103,7 @@ fn last(rank: usize, d: usize) -> (Vec<usize>, Vec<usize>) {
 pub(crate) fn softmax(x: &Tensor, d: usize, log: bool) -> Result<Tensor> {
     let op = "softmax";
     let dt = float_suffix(op, x.dtype())?;
-    let name = format!("{}softmax_fwd_{dt}", if log { "log_" } else { "" });
+    let name = softmax_cuda::kernel_name(log, false, dt);
     missing(op, &name, x)?;
     let (perm, inv) = last(x.rank(), d);
     let p = x.permute(&perm)?;
@@ -103,7 +114,7 @@ pub(crate) fn softmax(x: &Tensor, d: usize, log: bool) -> Result<Tensor> {
     if rows > 0 {
         dev.launch(
             &name,
-            rows_dims(rows, n),
+            softmax_cuda::launch_dims(rows, n),
             &[
                 KArg::Ptr(xs.ptr()),
                 KArg::Strided(strided(op, &p)?),
@@ -120,7 +131,7 @@ pub(crate) fn softmax(x: &Tensor, d: usize, log: bool) -> Result<Tensor> {
 pub(crate) fn softmax_backward(y: &Tensor, dy: &Tensor, d: usize, log: bool) -> Result<Tensor> {
     let op = "softmax_backward";
     let dt = float_suffix(op, y.dtype())?;
-    let name = format!("{}softmax_bwd_{dt}", if log { "log_" } else { "" });
+    let name = softmax_cuda::kernel_name(log, true, dt);
     missing(op, &name, y)?;
     let (perm, inv) = last(y.rank(), d);
     let yp = y.permute(&perm)?.contiguous()?;
@@ -133,7 +144,7 @@ pub(crate) fn softmax_backward(y: &Tensor, dy: &Tensor, d: usize, log: bool) -> 
     if rows > 0 {
         dev.launch(
             &name,
-            rows_dims(rows, n),
+            softmax_cuda::launch_dims(rows, n),
             &[
                 KArg::Ptr(ys.ptr_at(yp.offset())),
                 KArg::Ptr(gs.ptr_at(gp.offset())),
@@ -149,12 +160,7 @@ pub(crate) fn softmax_backward(y: &Tensor, dy: &Tensor, d: usize, log: bool) -> 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn row_launches_follow_the_reduce_family_rule() {
-        let d = super::rows_dims(100, 64);
-        assert_eq!((d.grid.0, d.block.0), (13, 256));
-        assert_eq!(super::rows_dims(100, 5000).grid.0, 100);
-        assert_eq!(super::rows_dims(0, 5).grid.0, 1);
-        assert_eq!(super::rows_dims(10_000_000, 5000).grid.0, 65535);
+    fn softmax_axis_moves_last_and_back() {
         assert_eq!(super::last(4, 1), (vec![0, 2, 3, 1], vec![0, 3, 1, 2]));
     }
 }
