@@ -533,6 +533,33 @@ fn reductions_and_softmax_match_the_cpu_on_every_device() {
                     );
                 }
             }
+            // Few rows of >= 16 Ki elements take the two-stage split path on the GPU
+            // (kernels::reduce::cuda::SplitPlan): rows of 20000, and the whole tensor as one row.
+            let few = seq(&[2, 20000]).affine(1e-3, -10.0).unwrap().sin().unwrap().to_dtype(dtype).unwrap();
+            let fd = few.to_device(dev).unwrap();
+            for op in ops {
+                for dims in [&[1isize][..], &[]] {
+                    let want = few.reduce(op, dims, false).unwrap();
+                    if let Some(got) = on("reduce", dev, fd.reduce(op, dims, false)) {
+                        check(
+                            &format!("{op:?} split path {dims:?} {dtype} on {dev}"),
+                            &got,
+                            &want,
+                            tol(dtype).for_reduction(40000),
+                        );
+                    }
+                }
+            }
+            for d in [1isize, 0] {
+                let want = few.argmax(d, false).unwrap();
+                if let Some(got) = on("argmax", dev, fd.argmax(d, false)) {
+                    assert_eq!(
+                        got.to_vec::<i64>().unwrap(),
+                        want.to_vec::<i64>().unwrap(),
+                        "split argmax {dtype}"
+                    );
+                }
+            }
             for d in [0isize, 2] {
                 let want = x.argmax(d, false).unwrap();
                 if let Some(got) = on("argmax", dev, xd.argmax(d, false)) {
