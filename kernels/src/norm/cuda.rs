@@ -48,8 +48,9 @@
 //! team's) and stage 1 of dgamma/dbeta into `partial` (`2·n·c` f64, [`gn_silu_workspace_len`]:
 //! `[0][s][ch] = (1 + a)·Σ dz·x̂`, `[1][s][ch] = (1 + a)·Σ dz`), so the order is bwd kernel → stage 2;
 //! there is no `mean_exact` workspace (the kernel re-centres the saved mean itself). `c` must be a
-//! multiple of `groups` (checked by the caller, as for the CPU API). `n·groups = 0`: launch only stage 2
-//! with `parts = 0` (zeroes dgamma/dbeta) and zero `dscale`/`dshift` (`n·c` = 0 elements when n = 0).
+//! multiple of `groups` (checked by the caller, as for the CPU API). `n = 0`: launch only stage 2
+//! with `parts = 0` (zeroes dgamma/dbeta). `spatial = 0` needs no special case (mean 0, rstd
+//! `1/sqrt(eps)`, zero gradients).
 //! The forward reads `x` once for the statistics (shifted one-pass f64 sums, see `gn_silu.cu`) and once
 //! for the epilogue; the backward reads `x` three times and `dy` twice (dz is recomputed, never stored),
 //! versus 4+ full passes of the composed GN → mul → add → SiLU chain in each direction.
