@@ -17,6 +17,12 @@
 //! per-channel sums `Σdy`, `Σdy·(x − μ)` (one pass over x, dy, in `T` lanes flushed to f64 every 256
 //! elements) and a second pass writing dx. Parallel over (n, group) / blocks of rows; the split depends
 //! only on the shapes, so results do not depend on the thread count.
+//!
+//! Fused ResNet epilogue ([`group_norm_silu_forward`] / [`group_norm_silu_backward`]):
+//! `SiLU(GN(x)·(1 + a) + b)` with per-(sample, channel) `a`, `b`, the same statistics, and one output
+//! pass (`z = (x − μ)·k + c0` with `k`, `c0` folded per channel). Its backward writes `dz` into `dx`,
+//! sums `Σdz`, `Σdz·(x − μ)` per channel (giving `da`, `db`, and the group-norm terms of `dh = dz·(1 + a)`)
+//! and overwrites `dx` in a last pass. Oracle: the composed f64 chain in `reference.rs`.
 
 mod cpu;
 #[cfg(any(feature = "cuda", feature = "emu"))]
