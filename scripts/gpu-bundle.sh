@@ -2,9 +2,10 @@
 # Builds, on this (GPU-less) machine, everything the GPU machine needs to verify the CUDA backend —
 # it has a driver, PyTorch and Python but no Rust toolchain — into one folder (default gpu-bundle/,
 # git-ignored, under 60 MB):
-#   tests/*        the CUDA-enabled test binaries (kernels, tensor, cross-crate); their device loops
-#                  run every op on the GPU and compare with the CPU reference
-#   gpu_bench      our kernels timed with CUDA events (JSON lines)
+#   bin.tar.gz     tests/*: the CUDA-enabled test binaries of `tensor` (their device loops run every op
+#                  on the GPU and compare with the CPU reference); gpu_bench: our kernels timed with
+#                  CUDA events (JSON lines). Compressed because every binary embeds all the PTX
+#                  (text, ~9 MB, compresses about 10x); gpu-check.sh unpacks it.
 #   gpu_torch_bench.py, gpu_table.py, gpu-check.sh   the same ops in PyTorch, and the table
 # Then copy the folder over (or carry it with the device tool) and run `gpu-bundle/gpu-check.sh` there.
 set -euo pipefail
@@ -14,12 +15,15 @@ out="${1:-gpu-bundle}"
 [ -x "$NVCC" ] || eval "$(./scripts/install-cuda-toolchain.sh)"
 export NVCC
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-rm -rf "$out" && mkdir -p "$out/tests"
+rm -rf "$out" && mkdir -p "$out"
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/tests"
 
 features="tensor/cuda"
-cargo test --release --no-run -p kernels -p tensor -p tests --features "$features" --message-format=json \
+cargo test --release --no-run -p tensor --features "$features" --message-format=json \
   > "$target/gpu-bundle-tests.json"
-python3 - "$target/gpu-bundle-tests.json" "$out/tests" <<'PY'
+python3 - "$target/gpu-bundle-tests.json" "$stage/tests" <<'PY'
 import json, shutil, sys, os
 seen = set()
 for line in open(sys.argv[1]):
@@ -32,10 +36,11 @@ for line in open(sys.argv[1]):
 print(f"{len(seen)} test binaries", file=sys.stderr)
 PY
 cargo build --release -p benches --bin gpu_bench --features cuda
-cp "$target/release/gpu_bench" "$out/"
-cp scripts/gpu-check.sh scripts/gpu_torch_bench.py scripts/gpu_table.py "$out/"
+cp "$target/release/gpu_bench" "$stage/"
 # Line tables are enough to read a backtrace; drop the rest to stay small.
-strip --strip-debug "$out"/tests/* "$out/gpu_bench" 2>/dev/null || true
+strip --strip-debug "$stage"/tests/* "$stage/gpu_bench" 2>/dev/null || true
+tar -C "$stage" -czf "$out/bin.tar.gz" tests gpu_bench
+cp scripts/gpu-check.sh scripts/gpu_torch_bench.py scripts/gpu_table.py "$out/"
 du -sh "$out"
 size=$(du -sm "$out" | cut -f1)
 [ "$size" -lt 60 ] || { echo "gpu-bundle: $size MB, over the 60 MB limit" >&2; exit 1; }

@@ -6,11 +6,14 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${OUT:-$here/results}"
 mkdir -p "$work"
+bin="$(mktemp -d)"
+trap 'rm -rf "$bin"' EXIT
+tar -C "$bin" -xzf "$here/bin.tar.gz"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
 
 echo "== tests (every op on the GPU against the CPU reference)"
 fail=0
-for t in "$here"/tests/*; do
+for t in "$bin"/tests/*; do
   if "$t" --test-threads=4 > "$work/$(basename "$t").log" 2>&1; then
     echo "  pass  $(basename "$t")  ($(grep -h '^test result' "$work/$(basename "$t").log" | tail -n 1))"
   else
@@ -21,7 +24,7 @@ for t in "$here"/tests/*; do
 done
 
 echo "== benchmarks"
-"$here/gpu_bench" --json > "$work/ours.jsonl" || { echo "gpu_bench failed"; fail=1; }
+"$bin/gpu_bench" --json > "$work/ours.jsonl" || { echo "gpu_bench failed"; fail=1; }
 python3 "$here/gpu_torch_bench.py" > "$work/torch.jsonl" || echo "(PyTorch comparison unavailable)"
 python3 "$here/gpu_table.py" "$work/ours.jsonl" "$work/torch.jsonl" | tee "$work/table.md"
 exit $fail

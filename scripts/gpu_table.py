@@ -15,6 +15,7 @@ PEAKS = {  # name fragment: (bf16/f16 TFLOP/s dense, f32 SIMT TFLOP/s, f64 TFLOP
 
 def load(path):
     head, rows = {}, {}
+    kernels = []
     try:
         for line in open(path):
             line = line.strip()
@@ -23,10 +24,13 @@ def load(path):
             m = json.loads(line)
             if "op" in m:
                 rows[(m["op"], tuple(m["shape"]), m["dtype"])] = m
+            elif "kernel" in m:
+                kernels.append(m)
             else:
                 head.update(m)
     except FileNotFoundError:
         pass
+    head["kernels"] = kernels
     return head, rows
 
 
@@ -67,6 +71,13 @@ def main():
             cells += ["-", "-"]
         cells.append(f"{t['ms'] / o['ms']:.2f}x" if (o and t) else "-")
         print("| " + " | ".join(cells) + " |")
+    ks = ohead.get("kernels") or []
+    if ks:
+        print("\nKernel resources on this GPU (registers/thread, static shared bytes, local bytes/thread):\n")
+        print("| kernel | regs | static smem | local (spill) |")
+        print("|---|---|---|---|")
+        for k in ks:
+            print(f"| {k['kernel']} | {k['registers']} | {k['static_shared_bytes']} | {k['local_bytes']} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ pub use error::{Error, Result};
 pub use ops::attention::{AttentionGrads, AttentionOutput};
 pub use ops::conv::Conv2dOptions;
 pub use ops::norm::{GroupNormSiluGrads, NormGrads, NormOutput};
+pub use ops::optim::AdamWUpdate;
 pub use tensor::{Tensor, resolve_dim};
 
 /// Op enums from the kernels crate, re-exported for callers of `unary`, `binary`, `reduce`, `compare`.

@@ -33,6 +33,10 @@
 //! `exp` (≤ 2 ulp). f64 runs the same code (with libm `exp`) for gradient checks.
 
 mod composed;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 mod flash;
 pub mod reference;
 #[cfg(test)]

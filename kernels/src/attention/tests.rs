@@ -5,19 +5,19 @@ use super::*;
 use crate::testing::{TestRng, Tolerance, assert_close};
 use proptest::prelude::*;
 
-struct Case {
-    sh: AttentionShape,
-    q: Vec<f64>,
-    k: Vec<f64>,
-    v: Vec<f64>,
-    dout: Vec<f64>,
-    mask: Option<Vec<u8>>,
-    scale: f64,
+pub(super) struct Case {
+    pub(super) sh: AttentionShape,
+    pub(super) q: Vec<f64>,
+    pub(super) k: Vec<f64>,
+    pub(super) v: Vec<f64>,
+    pub(super) dout: Vec<f64>,
+    pub(super) mask: Option<Vec<u8>>,
+    pub(super) scale: f64,
 }
 
 /// Mask kinds: 0 none, 1 random (~30% masked) with batch 0 fully masked if batch > 1, 2 first 64
 /// keys masked (a whole skipped tile), 3 random only.
-fn case(sh: AttentionShape, mask_kind: u8, seed: u64) -> Case {
+pub(super) fn case(sh: AttentionShape, mask_kind: u8, seed: u64) -> Case {
     let mut r = TestRng::new(seed);
     let (lq_, lk_, lv_, lo, _) = sh.lens();
     // q scaled up so the softmax is not nearly uniform (scores of O(few)).
@@ -43,10 +43,10 @@ fn case(sh: AttentionShape, mask_kind: u8, seed: u64) -> Case {
     Case { sh, q, k, v, dout, mask, scale: 1.0 / (sh.d.max(1) as f64).sqrt() }
 }
 
-type Grads<T> = (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
+pub(super) type Grads<T> = (Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
 
 /// Runs forward + backward of the flash (composed = false) or composed implementation in type T.
-fn run<T: Float>(c: &Case, composed: bool) -> Grads<T> {
+pub(super) fn run<T: Float>(c: &Case, composed: bool) -> Grads<T> {
     let cv = |x: &[f64]| x.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>();
     let (q, k, v, g) = (cv(&c.q), cv(&c.k), cv(&c.v), cv(&c.dout));
     let (lq_, lk_, lv_, lo, ll) = c.sh.lens();
@@ -65,7 +65,7 @@ fn run<T: Float>(c: &Case, composed: bool) -> Grads<T> {
 }
 
 /// Reference on the inputs rounded to T (so input rounding is not counted as kernel error).
-fn reference_for<T: Float>(c: &Case) -> Grads<f64> {
+pub(super) fn reference_for<T: Float>(c: &Case) -> Grads<f64> {
     let rt = |x: &[f64]| x.iter().map(|&v| T::from_f64(v).to_f64()).collect::<Vec<f64>>();
     let (q, k, v, g) = (rt(&c.q), rt(&c.k), rt(&c.v), rt(&c.dout));
     let s = T::from_f64(c.scale).to_f64();
@@ -90,7 +90,7 @@ fn compare<T: Float>(what: &str, got: &Grads<T>, want: &Grads<f64>, tol: Toleran
 }
 
 /// Reduction length that bounds the accumulated rounding: dots of length d, dv and sums over lq, lk.
-fn red(sh: &AttentionShape) -> usize {
+pub(super) fn red(sh: &AttentionShape) -> usize {
     sh.lq.max(sh.lk).max(sh.d).max(sh.dv)
 }
 
@@ -112,7 +112,7 @@ fn check_case(c: &Case) {
     );
 }
 
-fn shape(batch: usize, heads: usize, lq: usize, lk: usize, d: usize, dv: usize) -> AttentionShape {
+pub(super) fn shape(batch: usize, heads: usize, lq: usize, lk: usize, d: usize, dv: usize) -> AttentionShape {
     AttentionShape { batch, heads, lq, lk, d, dv }
 }
 

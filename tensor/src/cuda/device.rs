@@ -182,6 +182,15 @@ pub fn has_kernel(name: &str) -> bool {
     kernel_index().contains_key(name)
 }
 
+/// Per-kernel resources reported by the driver ([`CudaDevice::kernel_info`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelInfo {
+    pub registers: i32,
+    pub static_shared_bytes: i32,
+    pub local_bytes: i32,
+    pub max_threads_per_block: i32,
+}
+
 /// One kernel argument. Pointers are raw device addresses (see [`DeviceBuffer::ptr`]).
 #[derive(Clone, Copy, Debug)]
 pub enum KArg {
@@ -252,6 +261,34 @@ impl CudaDevice {
         let f = module.load_function(name).map_err(|e| self.fail(format!("loading kernel {name}"), &e))?;
         lock(&self.functions).insert(name.to_string(), f.clone());
         Ok(f)
+    }
+
+    /// Resource use of kernel `name` as compiled for this GPU (loads it): registers per thread,
+    /// static shared memory, local (spill) memory per thread and the largest launchable block — what
+    /// a kernel engineer needs to read occupancy.
+    pub fn kernel_info(&self, name: &str) -> Result<KernelInfo> {
+        use sys::CUfunction_attribute_enum as A;
+        let f = self.function(name)?;
+        let get = |a: A, what: &str| {
+            f.get_attribute(a).map_err(|e| self.fail(format!("reading {what} of kernel {name}"), &e))
+        };
+        Ok(KernelInfo {
+            registers: get(A::CU_FUNC_ATTRIBUTE_NUM_REGS, "registers")?,
+            static_shared_bytes: get(A::CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "shared memory")?,
+            local_bytes: get(A::CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, "local memory")?,
+            max_threads_per_block: get(A::CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, "max threads")?,
+        })
+    }
+
+    /// Runs `work` (which enqueues ops on this device) between two CUDA events and returns the GPU
+    /// time between them in milliseconds. Host-side launch overhead counts only where it stalls the
+    /// GPU, as in PyTorch's `torch.cuda.Event` timing.
+    pub fn time_ms(&self, work: impl FnOnce() -> Result<()>) -> Result<f32> {
+        let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self.stream.record_event(flags).map_err(|e| self.fail("recording an event", &e))?;
+        work()?;
+        let end = self.stream.record_event(flags).map_err(|e| self.fail("recording an event", &e))?;
+        start.elapsed_ms(&end).map_err(|e| self.fail("reading event time", &e))
     }
 
     fn module_error(&self, module: &str, e: &DriverError) -> Error {

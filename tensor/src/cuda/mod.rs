@@ -12,7 +12,7 @@ pub(crate) mod ops;
 mod storage;
 
 #[cfg(feature = "cuda")]
-pub use device::{CudaDevice, DeviceBuffer, KArg, device, device_count, has_kernel};
+pub use device::{CudaDevice, DeviceBuffer, KArg, KernelInfo, device, device_count, has_kernel};
 #[cfg(feature = "cuda")]
 pub use ops::runtime_kernels;
 pub use pool::PoolStats;

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod layout_ops;
 pub mod matmul;
 pub mod norm;
+pub mod optim;
 pub mod random;
 pub mod reduce;
 pub mod softmax;

@@ -6,6 +6,7 @@ pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod optim;
 pub(crate) mod random;
 pub(crate) mod reduce;
 pub(crate) mod transfer;
@@ -115,7 +116,7 @@ pub fn runtime_kernels() -> Vec<String> {
     );
     per(&mut v, &["index_select_bwd"], &["f32", "f64"]);
     v.extend(["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill"].map(String::from));
-    per(&mut v, &["philox_uniform", "philox_normal"], &["f32", "f64"]);
+    per(&mut v, &["philox_uniform", "philox_normal", "adamw_step"], &["f32", "f64"]);
     v
 }
 

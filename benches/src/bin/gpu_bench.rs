@@ -1,0 +1,176 @@
+//! `gpu_bench [--json] [--device N]` (feature `cuda`): times our GPU kernels through the tensor API
+//! with CUDA events (warm-up first, median of repeats), the same ops at the same shapes as
+//! `scripts/gpu_torch_bench.py` (PyTorch) so that `scripts/gpu_table.py` can put them side by side.
+//!
+//! Output: a header line `{"device", "compute_capability", "driver"}`, one line per case
+//! `{"op", "shape", "dtype", "ms", "flops", "bytes"}` (JSON with `--json`, a table otherwise), then
+//! the registers, static shared memory and local (spill) memory of every kernel the runtime
+//! launches, as compiled by this driver for this GPU, so a kernel engineer can read occupancy.
+//!
+//! Traffic (`bytes`) counts the minimum: each input read once, each output written once.
+
+use std::process::ExitCode;
+use tensor::cuda::{CudaDevice, device, runtime_kernels};
+use tensor::{DType, Device, Result, Tensor};
+
+/// One timed case: name, shape, dtype, flops, minimum bytes, and the op to run.
+struct Case {
+    op: &'static str,
+    shape: Vec<usize>,
+    dtype: &'static str,
+    flops: f64,
+    bytes: f64,
+    run: Box<dyn Fn() -> Result<()>>,
+}
+
+fn case(
+    op: &'static str,
+    shape: &[usize],
+    dtype: &'static str,
+    flops: f64,
+    bytes: f64,
+    run: impl Fn() -> Result<()> + 'static,
+) -> Case {
+    Case { op, shape: shape.to_vec(), dtype, flops, bytes, run: Box::new(run) }
+}
+
+fn randn(shape: &[usize], seed: u64, dev: Device) -> Result<Tensor> {
+    Tensor::randn_on(shape, 0.0, 1.0, seed, 0, DType::F32, dev)
+}
+
+/// The cases of `scripts/gpu_torch_bench.py`, in its order.
+fn cases(dev: Device) -> Result<Vec<Case>> {
+    let n = 1usize << 26;
+    let nf = n as f64;
+    let mut v = vec![];
+    let x = randn(&[n], 1, dev)?;
+    let y = randn(&[n], 2, dev)?;
+    {
+        let x = x.clone();
+        v.push(case("copy", &[n], "f32", 0.0, 8.0 * nf, move || x.deep_clone().map(drop)));
+    }
+    {
+        let x = x.clone();
+        v.push(case("gelu", &[n], "f32", 0.0, 8.0 * nf, move || x.gelu().map(drop)));
+    }
+    v.push(case("add", &[n], "f32", 0.0, 12.0 * nf, move || x.add(&y).map(drop)));
+    let m = 8192usize;
+    let mm = (m * m) as f64;
+    let xt = randn(&[m, m], 3, dev)?;
+    v.push(case("add_transposed", &[m, m], "f32", 0.0, 12.0 * mm, move || {
+        xt.transpose(0, 1)?.add(&xt).map(drop)
+    }));
+    let r = randn(&[m, m], 4, dev)?;
+    v.push(case("sum_rows", &[m, m], "f32", 0.0, 4.0 * mm, move || r.sum(&[1], false).map(drop)));
+    let (rows, cols) = (65536usize, 1024usize);
+    let rc = (rows * cols) as f64;
+    let s = randn(&[rows, cols], 5, dev)?;
+    v.push(case("softmax", &[rows, cols], "f32", 0.0, 8.0 * rc, move || s.softmax(-1).map(drop)));
+    let ln = randn(&[rows, cols], 6, dev)?;
+    let w = Tensor::full_on(&[cols], 1.0, DType::F32, dev)?;
+    v.push(case("layer_norm", &[rows, cols], "f32", 0.0, 8.0 * rc, move || {
+        ln.layer_norm(Some(&w), Some(&w), 1e-5).map(drop)
+    }));
+    let k = 4096usize;
+    for (dt, name) in [(DType::F32, "f32"), (DType::BF16, "bf16")] {
+        let a = randn(&[k, k], 7, dev)?.to_dtype(dt)?;
+        let b = randn(&[k, k], 8, dev)?.to_dtype(dt)?;
+        let flops = 2.0 * (k as f64).powi(3);
+        v.push(case("matmul", &[k, k, k], name, flops, 0.0, move || a.matmul(&b).map(drop)));
+    }
+    v.push(case("randn", &[n], "f32", 0.0, 4.0 * nf, move || {
+        Tensor::randn_on(&[n], 0.0, 1.0, 9, 0, DType::F32, dev).map(drop)
+    }));
+    Ok(v)
+}
+
+/// Median GPU time in ms of `reps` runs after `warmup` runs.
+fn time_case(gpu: &CudaDevice, c: &Case, warmup: usize, reps: usize) -> Result<f64> {
+    for _ in 0..warmup {
+        (c.run)()?;
+    }
+    gpu.synchronize()?;
+    let mut t = vec![];
+    for _ in 0..reps {
+        t.push(gpu.time_ms(|| (c.run)())? as f64);
+    }
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok(t[t.len() / 2])
+}
+
+fn run(json: bool, ordinal: usize) -> Result<()> {
+    let gpu = device(ordinal)?;
+    let dev = Device::Cuda(ordinal);
+    let name = gpu.context().name().unwrap_or_else(|_| "unknown".into());
+    let cc = gpu.context().compute_capability().map(|(a, b)| format!("{a}.{b}")).unwrap_or_default();
+    if json {
+        println!("{{\"device\": {name:?}, \"compute_capability\": {cc:?}}}");
+    } else {
+        println!("device: {name} (compute capability {cc})\n");
+        println!("{:<16} {:<18} {:<5} {:>10} {:>14}", "op", "shape", "dtype", "ms", "rate");
+    }
+    for c in cases(dev)? {
+        let ms = time_case(&gpu, &c, 3, 20)?;
+        let shape = c.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        if json {
+            println!(
+                "{{\"op\": {:?}, \"shape\": [{}], \"dtype\": {:?}, \"ms\": {ms}, \"flops\": {}, \"bytes\": {}}}",
+                c.op,
+                shape.join(", "),
+                c.dtype,
+                c.flops,
+                c.bytes
+            );
+        } else {
+            let rate = if c.flops > 0.0 {
+                format!("{:.1} TFLOP/s", c.flops / ms / 1e9)
+            } else {
+                format!("{:.0} GB/s", c.bytes / ms / 1e6)
+            };
+            println!("{:<16} {:<18} {:<5} {ms:>10.3} {rate:>14}", c.op, shape.join("x"), c.dtype);
+        }
+    }
+    // Resources of every kernel the runtime launches (occupancy inputs).
+    if !json {
+        println!(
+            "\n{:<36} {:>5} {:>12} {:>11} {:>11}",
+            "kernel", "regs", "static smem", "local B", "max block"
+        );
+    }
+    for k in runtime_kernels() {
+        match gpu.kernel_info(&k) {
+            Ok(i) if json => println!(
+                "{{\"kernel\": {k:?}, \"registers\": {}, \"static_shared_bytes\": {}, \"local_bytes\": {}, \"max_threads_per_block\": {}}}",
+                i.registers, i.static_shared_bytes, i.local_bytes, i.max_threads_per_block
+            ),
+            Ok(i) => println!(
+                "{k:<36} {:>5} {:>12} {:>11} {:>11}",
+                i.registers, i.static_shared_bytes, i.local_bytes, i.max_threads_per_block
+            ),
+            Err(e) => eprintln!("{k}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let ordinal = match args.iter().position(|a| a == "--device") {
+        Some(i) => match args.get(i + 1).and_then(|s| s.parse().ok()) {
+            Some(o) => o,
+            None => {
+                eprintln!("gpu_bench: --device needs a GPU ordinal (0, 1, …)");
+                return ExitCode::from(2);
+            }
+        },
+        None => 0,
+    };
+    match run(json, ordinal) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gpu_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
