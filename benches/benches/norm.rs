@@ -3,7 +3,11 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kernels::StridedLayout;
-use kernels::norm::{group_norm_backward, group_norm_forward, layer_norm_forward};
+use kernels::elementwise::{BinaryOp, UnaryOp, binary, unary};
+use kernels::norm::{
+    GnSiluGrads, group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
+    layer_norm_forward,
+};
 use kernels::reduce::{ReduceOp, reduce};
 use kernels::testing::TestRng;
 use std::hint::black_box;
@@ -72,6 +76,71 @@ fn norms(c: &mut Criterion) {
                 Some(&mut dg),
                 Some(&mut db),
             );
+        })
+    });
+
+    // ResNet epilogue SiLU(GN(x)·(1 + a) + b), a/b per (sample, channel): fused vs composed
+    // (GN, then broadcast mul, add, SiLU: four passes over the activation).
+    let scale: Vec<f32> = rng.vec_f32(n * ch).iter().map(|v| v * 0.5).collect();
+    let shift = rng.vec_f32(n * ch);
+    let one_plus: Vec<f32> = scale.iter().map(|v| 1.0 + v).collect();
+    let full = StridedLayout::contiguous(&[n, ch, s]);
+    let per_nc = StridedLayout::new(vec![n, ch, s], vec![ch, 1, 0], 0);
+    let (mut t1, mut t2) = (vec![0.0f32; len], vec![0.0f32; len]);
+    g.throughput(Throughput::Bytes(2 * len as u64 * F)); // read x, write y
+    g.bench_function("gn_silu_mod_fused_fwd_8x128x32x32_g32", |b| {
+        b.iter(|| {
+            group_norm_silu_forward(
+                n,
+                ch,
+                s,
+                groups,
+                1e-5,
+                &x,
+                Some(&gamma),
+                Some(&beta),
+                Some(&scale),
+                Some(&shift),
+                &mut y,
+                &mut mean,
+                &mut rstd,
+            )
+        })
+    });
+    g.bench_function("gn_silu_mod_composed_fwd_8x128x32x32_g32", |b| {
+        b.iter(|| {
+            group_norm_forward(
+                n,
+                ch,
+                s,
+                groups,
+                1e-5,
+                &x,
+                Some(&gamma),
+                Some(&beta),
+                &mut t1,
+                &mut mean,
+                &mut rstd,
+            );
+            binary(BinaryOp::Mul, &t1, &full, &one_plus, &per_nc, &mut t2);
+            binary(BinaryOp::Add, &t2, &full, &shift, &per_nc, &mut t1);
+            unary(UnaryOp::Silu, &t1, &full, &mut y);
+        })
+    });
+    // fused forward + backward (dx, dgamma, dbeta, dscale, dshift); compare group_norm_fwd_bwd
+    let (mut da, mut dsh) = (vec![0.0f32; n * ch], vec![0.0f32; n * ch]);
+    g.throughput(Throughput::Bytes(5 * len as u64 * F));
+    g.bench_function("gn_silu_mod_fused_fwd_bwd_8x128x32x32_g32", |b| {
+        b.iter(|| {
+            let (gm, bt, sc, sh) = (Some(&gamma[..]), Some(&beta[..]), Some(&scale[..]), Some(&shift[..]));
+            group_norm_silu_forward(n, ch, s, groups, 1e-5, &x, gm, bt, sc, sh, &mut y, &mut mean, &mut rstd);
+            let grads = GnSiluGrads {
+                dgamma: Some(&mut dg),
+                dbeta: Some(&mut db),
+                dscale: Some(&mut da),
+                dshift: Some(&mut dsh),
+            };
+            group_norm_silu_backward(n, ch, s, groups, &x, gm, bt, sc, sh, &mean, &rstd, &dy, &mut dx, grads);
         })
     });
 

@@ -277,3 +277,54 @@ fn dtype_conversion_and_display() {
     }
     assert!(matches!(t.to_dtype(DType::I64).unwrap().exp(), Err(tensor::Error::UnsupportedDType { .. })));
 }
+
+#[test]
+fn group_norm_silu_matches_the_composed_ops() {
+    // The fused CPU op against the tensor ops the ResNet block composes (GN, ·(1 + a), + b, SiLU)
+    // and their backward chain; both f32 in different orders: 1e-4 relative / absolute (O(1) values,
+    // rstd ≈ 1 for unit-variance inputs).
+    let (n, c, groups) = (2, 6, 3);
+    let x = rnd(&[n, c, 3, 5], 30);
+    let dy = rnd(&[n, c, 3, 5], 35);
+    let (g, b) = (rnd(&[c], 31), rnd(&[c], 32));
+    let (a, sh) = (rnd(&[n, c, 1, 1], 33), rnd(&[n, c, 1, 1], 34));
+    let t = Tolerance::new(1e-4, 1e-4);
+    let gn = x.group_norm(groups, Some(&g), Some(&b), 1e-5).unwrap();
+    let a1 = a.add_scalar(1.0).unwrap();
+    let z = gn.y.mul(&a1).unwrap().add(&sh).unwrap();
+    let fused = x.group_norm_silu(groups, Some(&g), Some(&b), Some((&a, &sh)), 1e-5).unwrap();
+    close("fused y", &fused.y, &z.silu().unwrap().to_vec_f64(), t);
+    close("fused mean", &fused.mean, &gn.mean.to_vec_f64(), t);
+    let dz = z.unary_backward(tensor::UnaryOp::Silu, &dy).unwrap();
+    let dh = dz.mul(&a1).unwrap();
+    let want = x.group_norm_backward(groups, Some(&g), &gn, &dh, true).unwrap();
+    let got =
+        x.group_norm_silu_backward(groups, Some(&g), Some(&b), Some((&a, &sh)), &fused, &dy, true).unwrap();
+    close("fused dx", &got.dx, &want.dx.to_vec_f64(), t);
+    close("fused dgamma", got.dgamma.as_ref().unwrap(), &want.dgamma.unwrap().to_vec_f64(), t);
+    close("fused dbeta", got.dbeta.as_ref().unwrap(), &want.dbeta.unwrap().to_vec_f64(), t);
+    let (dscale, dshift) = (got.dscale.unwrap(), got.dshift.unwrap());
+    assert_eq!(dscale.shape(), &[n, c, 1, 1]);
+    close("fused dscale", &dscale, &dz.mul(&gn.y).unwrap().sum(&[2, 3], true).unwrap().to_vec_f64(), t);
+    close("fused dshift", &dshift, &dz.sum(&[2, 3], true).unwrap().to_vec_f64(), t);
+
+    // without modulation: GN then SiLU; no dscale/dshift; no dgamma/dbeta unless affine
+    let plain = x.group_norm_silu(groups, Some(&g), Some(&b), None, 1e-5).unwrap();
+    close("gn+silu y", &plain.y, &gn.y.silu().unwrap().to_vec_f64(), t);
+    let pg = x.group_norm_silu_backward(groups, Some(&g), Some(&b), None, &plain, &dy, false).unwrap();
+    assert!(pg.dscale.is_none() && pg.dshift.is_none() && pg.dgamma.is_none());
+
+    // half precision is computed in f32 and rounded back; [N, C] modulation works too
+    let xh = x.to_dtype(DType::BF16).unwrap();
+    let a2 = a.reshape(&[n, c]).unwrap().to_dtype(DType::BF16).unwrap();
+    let s2 = sh.reshape(&[n, c]).unwrap().to_dtype(DType::BF16).unwrap();
+    assert_eq!(
+        xh.group_norm_silu(groups, None, None, Some((&a2, &s2)), 1e-5).unwrap().y.dtype(),
+        DType::BF16
+    );
+
+    // errors: modulation per channel only, groups not dividing C
+    let bad = rnd(&[c], 36);
+    assert!(x.group_norm_silu(groups, None, None, Some((&bad, &bad)), 1e-5).is_err());
+    assert!(x.group_norm_silu(4, None, None, None, 1e-5).is_err());
+}

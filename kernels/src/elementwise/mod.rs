@@ -21,7 +21,7 @@ pub mod cuda;
 #[cfg(all(test, feature = "emu"))]
 mod cuda_tests;
 pub(crate) mod iter;
-mod math;
+pub(crate) mod math;
 pub mod reference;
 #[cfg(test)]
 mod tests;

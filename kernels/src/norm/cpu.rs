@@ -347,3 +347,193 @@ pub(super) fn layer_norm_backward<T: Float>(
         }
     }
 }
+
+/// The affine and modulation inputs of the fused group norm + SiLU (`None` = 1 for gamma, 0 else).
+#[derive(Clone, Copy)]
+pub(super) struct GnSiluParams<'a, T> {
+    pub gamma: Option<&'a [T]>,
+    pub beta: Option<&'a [T]>,
+    pub scale: Option<&'a [T]>,
+    pub shift: Option<&'a [T]>,
+}
+
+impl<T: Float> GnSiluParams<'_, T> {
+    /// `(γ, β, 1 + a, b)` of channel `ch` of sample `s` (`c` channels), in f64.
+    #[inline]
+    fn at(&self, s: usize, c: usize, ch: usize) -> (f64, f64, f64, f64) {
+        let g = self.gamma.map_or(1.0, |v| v[ch].to_f64());
+        let b = self.beta.map_or(0.0, |v| v[ch].to_f64());
+        let sc = 1.0 + self.scale.map_or(0.0, |v| v[s * c + ch].to_f64());
+        let sh = self.shift.map_or(0.0, |v| v[s * c + ch].to_f64());
+        (g, b, sc, sh)
+    }
+}
+
+/// `z·σ(z)` and `σ(z)`.
+#[inline(always)]
+fn silu_sig<T: Float>(z: T) -> (T, T) {
+    let s = crate::elementwise::math::sigmoid(z);
+    (z * s, s)
+}
+
+/// Fused `SiLU(GN(x)·(1 + a) + b)`: statistics as the plain group norm (`moments`), then one pass
+/// `z = (x − μ)·k + c0` with `k = rstd·γ·(1 + a)`, `c0 = β·(1 + a) + b` per (sample, channel).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn group_norm_silu_forward<T: Float>(
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    eps: T,
+    x: &[T],
+    p: GnSiluParams<'_, T>,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+) {
+    let cpg = c / groups;
+    let gs = cpg * spatial;
+    let eps = eps.to_f64();
+    if gs == 0 {
+        mean.fill(T::ZERO);
+        rstd.fill(T::from_f64(1.0 / eps.sqrt()));
+        return;
+    }
+    let mut tasks: Vec<((&mut [T], &mut T), &mut T)> =
+        y.chunks_mut(gs).zip(mean.iter_mut()).zip(rstd.iter_mut()).collect();
+    let gpt = per_task(tasks.len());
+    parallel::par_chunks_mut(&mut tasks, gpt, x.len() * 12, |ti, ts| {
+        for (k, ((yg, mo), ro)) in ts.iter_mut().enumerate() {
+            let gi = ti * gpt + k;
+            let (s, g) = (gi / groups, gi % groups);
+            let xg = &x[gi * gs..(gi + 1) * gs];
+            let (mu, r) = stats(moments(xg), eps);
+            **mo = T::from_f64(mu);
+            **ro = T::from_f64(r);
+            let (hi, lo) = split_mean::<T>(mu);
+            for ci in 0..cpg {
+                let (gm, bt, sc, sh) = p.at(s, c, g * cpg + ci);
+                let kk = T::from_f64(r * gm * sc);
+                let c0 = T::from_f64(bt * sc + sh);
+                let xs = &xg[ci * spatial..(ci + 1) * spatial];
+                let ys = &mut yg[ci * spatial..(ci + 1) * spatial];
+                for (yv, &xv) in ys.iter_mut().zip(xs) {
+                    *yv = silu_sig(((xv - hi) - lo) * kk + c0).0;
+                }
+            }
+        }
+    });
+}
+
+/// `Σ (x − hi)` in `T` lanes within `BLOCK`s, f64 across blocks.
+fn dev_sum<T: Float>(x: &[T], hi: T) -> f64 {
+    let mut s = 0.0f64;
+    for xb in x.chunks(BLOCK) {
+        let mut a = [T::ZERO; LANES];
+        let mut it = xb.chunks_exact(LANES);
+        for ch in &mut it {
+            for k in 0..LANES {
+                a[k] += ch[k] - hi;
+            }
+        }
+        for &v in it.remainder() {
+            a[0] += v - hi;
+        }
+        s += hsum(a).to_f64();
+    }
+    s
+}
+
+/// Fused backward. Per (sample, group): pass 0 re-centres the saved mean (`lo = Σ(x − hi)/M`, as the
+/// plain backward), pass 1 per channel writes `dz = dy·σ(z)·(1 + z·(1 − σ(z)))` into `dx` and sums
+/// `Σdz`, `Σdz·(x − μ)` (`grad_sums` over `x`, `dz`), pass 2 overwrites `dx` with the group norm
+/// backward of `dh = dz·(1 + a)`: `dx = k·dz + c2·(x − μ) + c3`, `k = rstd·γ·(1 + a)`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn group_norm_silu_backward<T: Float>(
+    n: usize,
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    x: &[T],
+    p: GnSiluParams<'_, T>,
+    mean: &[T],
+    rstd: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    grads: super::GnSiluGrads<'_, T>,
+) {
+    let cpg = c / groups;
+    let gs = cpg * spatial;
+    // per (sample, channel): Σdz and Σdz·x̂ (x̂ with the exact group mean)
+    let mut s_dz = vec![0.0f64; n * c];
+    let mut s_dzh = vec![0.0f64; n * c];
+    if gs > 0 {
+        #[allow(clippy::type_complexity)]
+        let mut tasks: Vec<((&mut [T], &mut [f64]), &mut [f64])> =
+            dx.chunks_mut(gs).zip(s_dz.chunks_mut(cpg)).zip(s_dzh.chunks_mut(cpg)).collect();
+        let gpt = per_task(tasks.len());
+        parallel::par_chunks_mut(&mut tasks, gpt, x.len() * 20, |ti, ts| {
+            for (k, ((dxg, sdz), sdzh)) in ts.iter_mut().enumerate() {
+                let gi = ti * gpt + k;
+                let (s, g) = (gi / groups, gi % groups);
+                let (xg, dyg) = (&x[gi * gs..(gi + 1) * gs], &dy[gi * gs..(gi + 1) * gs]);
+                let hi = mean[gi];
+                let r = rstd[gi].to_f64();
+                let m = gs as f64;
+                let lo = dev_sum(xg, hi) / m; // exact mean = hi + lo
+                let lo_t = T::from_f64(lo);
+                let (mut big_a, mut big_b) = (0.0, 0.0);
+                for ci in 0..cpg {
+                    let (gm, bt, sc, sh) = p.at(s, c, g * cpg + ci);
+                    let kk = T::from_f64(r * gm * sc);
+                    let c0 = T::from_f64(bt * sc + sh);
+                    let sl = ci * spatial..(ci + 1) * spatial;
+                    let dzs = &mut dxg[sl.clone()];
+                    for ((o, &xv), &dv) in dzs.iter_mut().zip(&xg[sl.clone()]).zip(&dyg[sl.clone()]) {
+                        let z = ((xv - hi) - lo_t) * kk + c0;
+                        let (_, sg) = silu_sig(z);
+                        *o = dv * sg * (T::ONE + z * (T::ONE - sg));
+                    }
+                    let (a, b, _) = grad_sums(&xg[sl], dzs, None, hi);
+                    let b = b - lo * a; // Σ dz·(x − μ)
+                    sdz[ci] = a;
+                    sdzh[ci] = b * r;
+                    big_a += gm * sc * a;
+                    big_b += gm * sc * b;
+                }
+                let c2 = T::from_f64(-big_b * r * r * r / m);
+                let c3 = T::from_f64(-big_a * r / m);
+                for ci in 0..cpg {
+                    let (gm, _, sc, _) = p.at(s, c, g * cpg + ci);
+                    let kk = T::from_f64(r * gm * sc);
+                    let sl = ci * spatial..(ci + 1) * spatial;
+                    for (o, &xv) in dxg[sl.clone()].iter_mut().zip(&xg[sl]) {
+                        *o = kk * *o + c2 * ((xv - hi) - lo_t) + c3;
+                    }
+                }
+            }
+        });
+    }
+    let super::GnSiluGrads { dgamma, dbeta, dscale, dshift } = grads;
+    let sc = |i: usize| 1.0 + p.scale.map_or(0.0, |v| v[i].to_f64());
+    if let Some(dg) = dgamma {
+        for (ch, o) in dg.iter_mut().enumerate() {
+            *o = T::from_f64((0..n).map(|i| sc(i * c + ch) * s_dzh[i * c + ch]).sum());
+        }
+    }
+    if let Some(db) = dbeta {
+        for (ch, o) in db.iter_mut().enumerate() {
+            *o = T::from_f64((0..n).map(|i| sc(i * c + ch) * s_dz[i * c + ch]).sum());
+        }
+    }
+    if let Some(da) = dscale {
+        for (i, o) in da.iter_mut().enumerate() {
+            let (gm, bt, _, _) = p.at(i / c, c, i % c);
+            *o = T::from_f64(gm * s_dzh[i] + bt * s_dz[i]);
+        }
+    }
+    if let Some(db) = dshift {
+        for (o, &v) in db.iter_mut().zip(&s_dz) {
+            *o = T::from_f64(v);
+        }
+    }
+}

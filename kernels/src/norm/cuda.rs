@@ -31,6 +31,30 @@
 //! When `rows`/`n·groups` is 0 launch nothing (dgamma/dbeta must still be zeroed: run stage 2 with
 //! `parts = 0`).
 //!
+//! # Fused group norm + modulation + SiLU (`gn_silu.cu`)
+//! `y = SiLU(GN(x; gamma, beta)·(1 + scale[s, ch]) + shift[s, ch])` ([`super::group_norm_silu_forward`]):
+//! `x`, `y`, `dy`, `dx`: `[n, c, spatial]`; `gamma`, `beta`, `dgamma`, `dbeta`: `[c]`; `scale`,
+//! `shift`, `dscale`, `dshift`: `[n·c]`; `mean`, `rstd`: `[n·groups]` (as the plain group norm). Every
+//! optional input may be null (`gamma` = 1, the others 0; `scale` and `shift` both null = GN + SiLU),
+//! and `dscale`, `dshift`, `partial` may be null when not wanted.
+//!
+//! | kernel | arguments (in order) | launch |
+//! |---|---|---|
+//! | `group_norm_silu_fwd_<dtype>` | `x: *const T, gamma: *const T, beta: *const T, scale: *const T, shift: *const T, y: *mut T, mean: *mut T, rstd: *mut T, n: i64, c: i64, spatial: i64, groups: i64, eps: f64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
+//! | `group_norm_silu_bwd_<dtype>` | `x, gamma, beta, scale, shift` (as above), `mean: *const T, rstd: *const T, dy: *const T, dx: *mut T, dscale: *mut T, dshift: *mut T, partial: *mut f64, n: i64, c: i64, spatial: i64, groups: i64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
+//! | `norm_bwd_params_finish_<dtype>` (norm.cu) | `partial, parts = n, cols = c, dgamma, dbeta` | [`finish_launch`]`(c)` |
+//!
+//! The backward kernel writes `dx`, `dscale`, `dshift` directly (each (sample, channel) is one
+//! team's) and stage 1 of dgamma/dbeta into `partial` (`2·n·c` f64, [`gn_silu_workspace_len`]:
+//! `[0][s][ch] = (1 + a)·Σ dz·x̂`, `[1][s][ch] = (1 + a)·Σ dz`), so the order is bwd kernel → stage 2;
+//! there is no `mean_exact` workspace (the kernel re-centres the saved mean itself). `c` must be a
+//! multiple of `groups` (checked by the caller, as for the CPU API). `n = 0`: launch only stage 2
+//! with `parts = 0` (zeroes dgamma/dbeta). `spatial = 0` needs no special case (mean 0, rstd
+//! `1/sqrt(eps)`, zero gradients).
+//! The forward reads `x` once for the statistics (shifted one-pass f64 sums, see `gn_silu.cu`) and once
+//! for the epilogue; the backward reads `x` three times and `dy` twice (dz is recomputed, never stored),
+//! versus 4+ full passes of the composed GN → mul → add → SiLU chain in each direction.
+//!
 //! # Numerics
 //! Mean/variance two-pass in f64 for every dtype, `rstd = 1/sqrt(var + eps)` in f64, `x̂` and `y` in
 //! f64, rounded once. The backward re-centres the saved (rounded) mean from `x` (like the CPU), all
@@ -80,4 +104,9 @@ impl LnParamsPlan {
         let by = self.parts.clamp(1, 65535) as u32;
         LaunchDims { grid: (bx, by, 1), block: (THREADS, 1, 1), shared_mem_bytes: 0 }
     }
+}
+
+/// Workspace (`partial`, f64 elements) of `group_norm_silu_bwd_*`: `2·n·c`.
+pub fn gn_silu_workspace_len(n: usize, c: usize) -> usize {
+    2 * n * c
 }

@@ -17,6 +17,12 @@
 //! per-channel sums `Σdy`, `Σdy·(x − μ)` (one pass over x, dy, in `T` lanes flushed to f64 every 256
 //! elements) and a second pass writing dx. Parallel over (n, group) / blocks of rows; the split depends
 //! only on the shapes, so results do not depend on the thread count.
+//!
+//! Fused ResNet epilogue ([`group_norm_silu_forward`] / [`group_norm_silu_backward`]):
+//! `SiLU(GN(x)·(1 + a) + b)` with per-(sample, channel) `a`, `b`, the same statistics, and one output
+//! pass (`z = (x − μ)·k + c0` with `k`, `c0` folded per channel). Its backward writes `dz` into `dx`,
+//! sums `Σdz`, `Σdz·(x − μ)` per channel (giving `da`, `db`, and the group-norm terms of `dh = dz·(1 + a)`)
+//! and overwrites `dx` in a last pass. Oracle: the composed f64 chain in `reference.rs`.
 
 mod cpu;
 #[cfg(any(feature = "cuda", feature = "emu"))]
@@ -107,6 +113,100 @@ pub fn group_norm_backward<T: Float>(
     check_affine(W, "dgamma", dgamma.as_deref(), c);
     check_affine(W, "dbeta", dbeta.as_deref(), c);
     cpu::group_norm_backward(n, c, spatial, groups, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/// Fused group norm + timestep modulation + SiLU forward (the ResNet block's epilogue):
+///
+/// `y = SiLU(GN(x; gamma, beta, groups, eps)·(1 + scale[s, ch]) + shift[s, ch])`, `SiLU(z) = z·σ(z)`.
+///
+/// Shapes as in [`group_norm_forward`] (`x`, `y`: contiguous `[n, c, spatial]`, `gamma`, `beta`: `[c]`
+/// or `None` for 1 / 0, `mean`, `rstd`: `[n * groups]`, overwritten with the same saved statistics as
+/// the plain group norm). `scale`, `shift`: `[n, c]` (one value per sample and channel, e.g. from the
+/// timestep embedding) or `None` for 0 — with both `None` this is `SiLU(GN(x))`. Bitwise it is not the
+/// composed chain: the per-(sample, channel) factors are folded, `z = (x − μ)·(rstd·γ·(1 + a)) +
+/// (β·(1 + a) + b)`, so results agree with it to rounding.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_forward<T: Float>(
+    n: usize,
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    eps: T,
+    x: &[T],
+    gamma: Option<&[T]>,
+    beta: Option<&[T]>,
+    scale: Option<&[T]>,
+    shift: Option<&[T]>,
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+) {
+    const W: &str = "group_norm_silu_forward";
+    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
+    let (len, stats) = (n * c * spatial, n * groups);
+    check_lens(
+        W,
+        &[("x", x.len(), len), ("y", y.len(), len), ("mean", mean.len(), stats), ("rstd", rstd.len(), stats)],
+    );
+    check_affine(W, "gamma", gamma, c);
+    check_affine(W, "beta", beta, c);
+    check_affine(W, "scale", scale, n * c);
+    check_affine(W, "shift", shift, n * c);
+    let p = cpu::GnSiluParams { gamma, beta, scale, shift };
+    cpu::group_norm_silu_forward(c, spatial, groups, eps, x, p, y, mean, rstd);
+}
+
+/// Gradients written by [`group_norm_silu_backward`]; each is overwritten when given (not accumulated).
+/// `dgamma`, `dbeta`: `[c]`; `dscale`, `dshift`: `[n, c]` (the gradient at the given `scale`/`shift`,
+/// also when those are `None`, i.e. 0).
+#[derive(Debug, Default)]
+pub struct GnSiluGrads<'a, T> {
+    pub dgamma: Option<&'a mut [T]>,
+    pub dbeta: Option<&'a mut [T]>,
+    pub dscale: Option<&'a mut [T]>,
+    pub dshift: Option<&'a mut [T]>,
+}
+
+/// Fused group norm + modulation + SiLU backward.
+///
+/// Inputs as in [`group_norm_silu_forward`] (the same `gamma`, `beta`, `scale`, `shift`; `mean`,
+/// `rstd` saved by it), `dy`: `[n, c, spatial]`. `dx` (`[n, c, spatial]`) is overwritten; the
+/// parameter gradients in `grads` are overwritten when given. With `z` the SiLU input and `h` the
+/// group-norm output: `dz = dy·σ(z)·(1 + z·(1 − σ(z)))`, `dshift = Σ_hw dz`, `dscale = Σ_hw dz·h`,
+/// `dh = dz·(1 + scale)`, then the group norm backward of `dh` gives `dx`, `dgamma`, `dbeta`.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_backward<T: Float>(
+    n: usize,
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    x: &[T],
+    gamma: Option<&[T]>,
+    beta: Option<&[T]>,
+    scale: Option<&[T]>,
+    shift: Option<&[T]>,
+    mean: &[T],
+    rstd: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    grads: GnSiluGrads<'_, T>,
+) {
+    const W: &str = "group_norm_silu_backward";
+    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
+    let (len, stats) = (n * c * spatial, n * groups);
+    let bufs = [("x", x.len(), len), ("dy", dy.len(), len), ("dx", dx.len(), len)];
+    check_lens(W, &bufs);
+    check_lens(W, &[("mean", mean.len(), stats), ("rstd", rstd.len(), stats)]);
+    check_affine(W, "gamma", gamma, c);
+    check_affine(W, "beta", beta, c);
+    check_affine(W, "scale", scale, n * c);
+    check_affine(W, "shift", shift, n * c);
+    check_affine(W, "dgamma", grads.dgamma.as_deref(), c);
+    check_affine(W, "dbeta", grads.dbeta.as_deref(), c);
+    check_affine(W, "dscale", grads.dscale.as_deref(), n * c);
+    check_affine(W, "dshift", grads.dshift.as_deref(), n * c);
+    let p = cpu::GnSiluParams { gamma, beta, scale, shift };
+    cpu::group_norm_silu_backward(n, c, spatial, groups, x, p, mean, rstd, dy, dx, grads);
 }
 
 /// Layer norm forward: normalises each row of a contiguous `[rows, cols]` `x` (biased variance, `eps`

@@ -345,3 +345,334 @@ fn saved_stats_have_the_documented_meaning() {
     assert!((rs[0] - 1.0 / (1.25f64 + 0.25).sqrt()).abs() < 1e-15);
     let _ = y.as_f64s();
 }
+
+// ---- fused group norm + modulation + SiLU ----
+
+/// Outputs of the fused kernels, forward and backward.
+struct GnSilu<T> {
+    y: Vec<T>,
+    mean: Vec<T>,
+    rstd: Vec<T>,
+    dx: Vec<T>,
+    dgamma: Vec<T>,
+    dbeta: Vec<T>,
+    dscale: Vec<T>,
+    dshift: Vec<T>,
+}
+
+/// The fused op's inputs: `gamma`, `beta` `[c]`, `scale`, `shift` `[n, c]`, each optional.
+#[derive(Clone, Copy)]
+struct Mods<'a, T> {
+    gamma: Option<&'a [T]>,
+    beta: Option<&'a [T]>,
+    scale: Option<&'a [T]>,
+    shift: Option<&'a [T]>,
+}
+
+fn run_gn_silu<T: Float>(
+    n: usize,
+    c: usize,
+    s: usize,
+    groups: usize,
+    x: &[T],
+    m: Mods<T>,
+    dy: &[T],
+) -> GnSilu<T> {
+    let len = n * c * s;
+    let nan = T::from_f64(f64::NAN); // every output must be written
+    let mut o = GnSilu {
+        y: vec![nan; len],
+        mean: vec![nan; n * groups],
+        rstd: vec![nan; n * groups],
+        dx: vec![nan; len],
+        dgamma: vec![nan; c],
+        dbeta: vec![nan; c],
+        dscale: vec![nan; n * c],
+        dshift: vec![nan; n * c],
+    };
+    let eps = T::from_f64(EPS);
+    let (y, mean, rstd) = (&mut o.y, &mut o.mean, &mut o.rstd);
+    group_norm_silu_forward(n, c, s, groups, eps, x, m.gamma, m.beta, m.scale, m.shift, y, mean, rstd);
+    let grads = GnSiluGrads {
+        dgamma: Some(&mut o.dgamma),
+        dbeta: Some(&mut o.dbeta),
+        dscale: Some(&mut o.dscale),
+        dshift: Some(&mut o.dshift),
+    };
+    let (g, b, a, sh) = (m.gamma, m.beta, m.scale, m.shift);
+    group_norm_silu_backward(n, c, s, groups, x, g, b, a, sh, &o.mean, &o.rstd, dy, &mut o.dx, grads);
+    o
+}
+
+/// Which optional inputs are present: gamma, beta, scale, shift.
+type Present = (bool, bool, bool, bool);
+const FUSED_MODES: [Present; 5] = [
+    (true, true, true, true),
+    (true, true, false, false), // GN + SiLU, no modulation
+    (false, false, true, true),
+    (false, false, false, false),
+    (true, false, true, false),
+];
+
+/// Checks the f32 and f64 fused CPU kernels against the composed f64 reference.
+///
+/// Tolerances. Forward: z = (x − μ)·k + c0 with f64-accurate μ, k, c0 rounded once to T, then
+/// SiLU (exp within 2 ulp): a few ulps of |z| ≲ 10 → 1e-5 rel + 1e-5 abs (as the plain GN). Backward:
+/// dz is a few f32 ops on O(1) values; Σdz, Σdz·x̂ over `spatial` (dscale, dshift) and over `n·spatial`
+/// (dgamma, dbeta) accumulate in f32 blocks → [`tol_bwd`] grown with √length; dx as the plain GN
+/// ([`tol_dx`]) with the factor γ·(1 + a) in place of γ.
+fn check_gn_silu(n: usize, c: usize, s: usize, groups: usize, pr: Present, offset: f64, seed: u64) {
+    let mut rng = TestRng::new(seed);
+    let len = n * c * s;
+    let f = |v: f64| v as f32 as f64; // f32-representable inputs: both precisions see the same values
+    let x: Vec<f64> = (0..len).map(|_| f(offset + rng.uniform() * 2.0)).collect();
+    let gamma: Vec<f64> = (0..c).map(|_| f(rng.uniform() + 1.5)).collect();
+    let beta: Vec<f64> = (0..c).map(|_| f(rng.uniform())).collect();
+    let scale: Vec<f64> = (0..n * c).map(|_| f(rng.uniform() * 0.8)).collect();
+    let shift: Vec<f64> = (0..n * c).map(|_| f(rng.uniform())).collect();
+    let dy: Vec<f64> = (0..len).map(|_| f(rng.uniform())).collect();
+    let m64 = Mods {
+        gamma: pr.0.then_some(&gamma[..]),
+        beta: pr.1.then_some(&beta[..]),
+        scale: pr.2.then_some(&scale[..]),
+        shift: pr.3.then_some(&shift[..]),
+    };
+    let (ry, rmean, rrstd) =
+        r::group_norm_silu_forward(n, c, s, groups, EPS, &x, m64.gamma, m64.beta, m64.scale, m64.shift);
+    let rg =
+        r::group_norm_silu_backward(n, c, s, groups, EPS, &x, m64.gamma, m64.beta, m64.scale, m64.shift, &dy);
+    let m = c / groups * s;
+    let what = format!("gn+silu n={n} c={c} s={s} groups={groups} present={pr:?} offset={offset}");
+    // largest rstd·|γ·(1 + a)|: the scale of dx's cancelling terms
+    let gmax = gamma.iter().fold(1.0f64, |a, &b| a.max(b.abs()))
+        * scale.iter().fold(1.0f64, |a, &b| a.max((1.0 + b).abs()));
+    let tdx = {
+        let t = tol_dx(m, &rrstd, None);
+        Tolerance::new(t.rel, t.abs * gmax)
+    };
+
+    let (x32, g32, b32, a32, s32, dy32) = (
+        cast::<f32>(&x),
+        cast::<f32>(&gamma),
+        cast::<f32>(&beta),
+        cast::<f32>(&scale),
+        cast::<f32>(&shift),
+        cast::<f32>(&dy),
+    );
+    let m32 = Mods {
+        gamma: pr.0.then_some(&g32[..]),
+        beta: pr.1.then_some(&b32[..]),
+        scale: pr.2.then_some(&a32[..]),
+        shift: pr.3.then_some(&s32[..]),
+    };
+    let o = run_gn_silu(n, c, s, groups, &x32, m32, &dy32);
+    assert_close(
+        &format!("{what} f32 mean"),
+        &o.mean,
+        &rmean,
+        Tolerance::new(1e-6, 1e-6 * offset.abs().max(1.0)),
+    );
+    assert_close(&format!("{what} f32 rstd"), &o.rstd, &rrstd, Tolerance::new(1e-5, 0.0));
+    assert_close(&format!("{what} f32 y"), &o.y, &ry, tol_fwd());
+    assert_close(&format!("{what} f32 dx"), &o.dx, &rg.dx, tdx);
+    assert_close(&format!("{what} f32 dgamma"), &o.dgamma, &rg.dgamma, tol_bwd(n * s));
+    assert_close(&format!("{what} f32 dbeta"), &o.dbeta, &rg.dbeta, tol_bwd(n * s));
+    assert_close(&format!("{what} f32 dscale"), &o.dscale, &rg.dscale, tol_bwd(s));
+    assert_close(&format!("{what} f32 dshift"), &o.dshift, &rg.dshift, tol_bwd(s));
+
+    let o = run_gn_silu(n, c, s, groups, &x, m64, &dy);
+    // f64 vs the f64 reference in another order: F64 grown with the reduction length
+    let t = Tolerance::F64.for_reduction(m.max(n * s));
+    let tdx = Tolerance::new(t.rel, t.abs * rrstd.iter().fold(1.0f64, |a, &b| a.max(b)) * gmax * 3.0);
+    assert_close(&format!("{what} f64 y"), &o.y, &ry, t);
+    assert_close(&format!("{what} f64 dx"), &o.dx, &rg.dx, tdx);
+    assert_close(&format!("{what} f64 dgamma"), &o.dgamma, &rg.dgamma, t);
+    assert_close(&format!("{what} f64 dbeta"), &o.dbeta, &rg.dbeta, t);
+    assert_close(&format!("{what} f64 dscale"), &o.dscale, &rg.dscale, t);
+    assert_close(&format!("{what} f64 dshift"), &o.dshift, &rg.dshift, t);
+}
+
+#[test]
+fn gn_silu_awkward_shapes() {
+    // groups = 1, groups = C, HW = 1, odd / prime HW, a group longer than one 256-element block
+    let shapes = [
+        (1, 1, 1, 1),
+        (2, 3, 1, 3),
+        (3, 6, 1, 2),
+        (2, 5, 7, 1),
+        (1, 7, 13, 7),
+        (2, 12, 9, 4),
+        (1, 4, 300, 2),
+        (2, 32, 33, 8),
+    ];
+    for (i, &(n, c, s, g)) in shapes.iter().enumerate() {
+        for (k, &pr) in FUSED_MODES.iter().enumerate() {
+            check_gn_silu(n, c, s, g, pr, 0.0, (i * 8 + k) as u64 + 900);
+        }
+    }
+}
+
+#[test]
+fn gn_silu_large_offsets_keep_accuracy() {
+    // x = 1e4 + noise: the f32 saved mean is rounded; the forward's hi/lo mean and the backward's
+    // re-centring keep z (and so SiLU′(z)) at f32 accuracy.
+    check_gn_silu(2, 8, 50, 4, FUSED_MODES[0], 1e4, 950);
+    check_gn_silu(1, 3, 700, 1, FUSED_MODES[1], -3e4, 951);
+}
+
+#[test]
+fn gn_silu_empty_sizes() {
+    check_gn_silu(0, 4, 5, 2, FUSED_MODES[0], 0.0, 960);
+    let ones = [1.0f32; 4];
+    let m = Mods { gamma: Some(&ones[..]), beta: None, scale: Some(&ones[..]), shift: None };
+    let o = run_gn_silu::<f32>(1, 4, 0, 2, &[], m, &[]);
+    assert_eq!(o.mean, vec![0.0; 2]);
+    assert_eq!((o.dgamma, o.dbeta), (vec![0.0; 4], vec![0.0; 4]));
+    assert_eq!((o.dscale, o.dshift), (vec![0.0; 4], vec![0.0; 4]));
+}
+
+#[test]
+#[should_panic(expected = "groups 3 must divide c 4")]
+fn gn_silu_rejects_groups_not_dividing_c() {
+    let (mut y, mut m, mut r) = (vec![0.0f32; 8], vec![0.0f32; 3], vec![0.0f32; 3]);
+    group_norm_silu_forward(1, 4, 2, 3, 1e-5, &[0.0f32; 8], None, None, None, None, &mut y, &mut m, &mut r);
+}
+
+#[test]
+#[should_panic(expected = "scale has 3 elements, expected 4")]
+fn gn_silu_checks_the_modulation_shape() {
+    // scale is per (sample, channel): [n, c] = 2·2, not [c]
+    let (mut y, mut m, mut r) = (vec![0.0f32; 8], vec![0.0f32; 2], vec![0.0f32; 2]);
+    let a = [0.0f32; 3];
+    group_norm_silu_forward(
+        2,
+        2,
+        2,
+        1,
+        1e-5,
+        &[0.0f32; 8],
+        None,
+        None,
+        Some(&a[..]),
+        None,
+        &mut y,
+        &mut m,
+        &mut r,
+    );
+}
+
+#[test]
+fn gn_silu_without_modulation_is_group_norm_then_silu() {
+    // Composition with the plain kernels: no scale/shift = GN, then SiLU; zero scale/shift = none.
+    let (n, c, s, groups) = (2, 6, 7, 3);
+    let mut rng = TestRng::new(970);
+    let x = rng.vec_f64(n * c * s);
+    let dy = rng.vec_f64(n * c * s);
+    let gamma: Vec<f64> = rng.vec_f64(c).iter().map(|v| v + 1.5).collect();
+    let beta = rng.vec_f64(c);
+    let m = Mods { gamma: Some(&gamma[..]), beta: Some(&beta[..]), scale: None, shift: None };
+    let fused = run_gn_silu(n, c, s, groups, &x, m, &dy);
+    let zeros = vec![0.0; n * c];
+    let mz = Mods { scale: Some(&zeros[..]), shift: Some(&zeros[..]), ..m };
+    let fused0 = run_gn_silu(n, c, s, groups, &x, mz, &dy);
+    assert_eq!(fused.y, fused0.y);
+    assert_eq!(fused.dx, fused0.dx);
+    // plain GN, SiLU, SiLU′·dy, plain GN backward
+    let z = vec![0.0; n * c * s];
+    let gn = run_gn(n, c, s, groups, &x, Some(&gamma), Some(&beta), &z);
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let y: Vec<f64> = gn.y.iter().map(|&h| h * sig(h)).collect();
+    let dh: Vec<f64> = gn.y.iter().zip(&dy).map(|(&h, &d)| d * sig(h) * (1.0 + h * (1.0 - sig(h)))).collect();
+    let gnb = run_gn(n, c, s, groups, &x, Some(&gamma), Some(&beta), &dh);
+    let t = Tolerance::F64.for_reduction(c / groups * s);
+    assert_close("gn+silu y", &fused.y, &y, t);
+    assert_close("gn+silu dx", &fused.dx, &gnb.dx, t);
+    assert_close("gn+silu dgamma", &fused.dgamma, &gnb.dgamma, t);
+    assert_close("gn+silu dbeta", &fused.dbeta, &gnb.dbeta, t);
+}
+
+/// Central differences (step 1e-6) of `Σ w·y` for the fused op, over every element of input `which`
+/// (0 x, 1 gamma, 2 beta, 3 scale, 4 shift); `fwd` maps the five inputs to y.
+type Fwd5<'a> = &'a dyn Fn(&[Vec<f64>; 5]) -> Vec<f64>;
+fn finite_diff5(fwd: Fwd5, base: &[Vec<f64>; 5], w: &[f64], which: usize) -> Vec<f64> {
+    let h = 1e-6;
+    let loss = |p: &[Vec<f64>; 5]| fwd(p).iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
+    (0..base[which].len())
+        .map(|i| {
+            let mut p = base.clone();
+            p[which][i] += h;
+            let up = loss(&p);
+            p[which][i] -= 2.0 * h;
+            (up - loss(&p)) / (2.0 * h)
+        })
+        .collect()
+}
+
+#[test]
+fn gn_silu_backward_matches_finite_differences() {
+    // The f64 reference backward (composed chain) and the fused f64 CPU backward against central
+    // differences of the reference forward; FD_TOL as for the plain norms.
+    let (n, c, s, groups) = (2, 6, 5, 3);
+    let mut rng = TestRng::new(980);
+    let base = [
+        rng.vec_f64(n * c * s),
+        rng.vec_f64(c).iter().map(|v| v + 1.5).collect(),
+        rng.vec_f64(c),
+        rng.vec_f64(n * c).iter().map(|v| v * 0.5).collect(),
+        rng.vec_f64(n * c),
+    ];
+    let w = rng.vec_f64(n * c * s);
+    let fwd = |p: &[Vec<f64>; 5]| {
+        r::group_norm_silu_forward(
+            n,
+            c,
+            s,
+            groups,
+            EPS,
+            &p[0],
+            Some(&p[1]),
+            Some(&p[2]),
+            Some(&p[3]),
+            Some(&p[4]),
+        )
+        .0
+    };
+    let rg = r::group_norm_silu_backward(
+        n,
+        c,
+        s,
+        groups,
+        EPS,
+        &base[0],
+        Some(&base[1]),
+        Some(&base[2]),
+        Some(&base[3]),
+        Some(&base[4]),
+        &w,
+    );
+    let m = Mods {
+        gamma: Some(&base[1][..]),
+        beta: Some(&base[2][..]),
+        scale: Some(&base[3][..]),
+        shift: Some(&base[4][..]),
+    };
+    let o = run_gn_silu(n, c, s, groups, &base[0], m, &w);
+    let names = ["dx", "dgamma", "dbeta", "dscale", "dshift"];
+    let refs = [&rg.dx, &rg.dgamma, &rg.dbeta, &rg.dscale, &rg.dshift];
+    let fused = [&o.dx, &o.dgamma, &o.dbeta, &o.dscale, &o.dshift];
+    for k in 0..5 {
+        let fd = finite_diff5(&fwd, &base, &w, k);
+        assert_close(&format!("gn+silu fd reference {}", names[k]), refs[k], &fd, FD_TOL);
+        assert_close(&format!("gn+silu fd fused {}", names[k]), fused[k], &fd, FD_TOL);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn prop_gn_silu(n in 0usize..=3, groups in 1usize..=4, cpg in 1usize..=4, s in prop_oneof![0usize..=5, 15usize..=40],
+                    mode in 0usize..FUSED_MODES.len(), seed in any::<u64>()) {
+        check_gn_silu(n, groups * cpg, s, groups, FUSED_MODES[mode], 0.0, seed);
+    }
+}

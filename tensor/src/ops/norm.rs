@@ -161,6 +161,115 @@ fn ln_bwd<T: FloatElem>(
     }
 }
 
+/// Gradients of [`Tensor::group_norm_silu`].
+#[derive(Clone)]
+pub struct GroupNormSiluGrads {
+    pub dx: Tensor,
+    /// `[C]`, when `affine`.
+    pub dgamma: Option<Tensor>,
+    pub dbeta: Option<Tensor>,
+    /// Shaped like the given scale / shift, when modulated.
+    pub dscale: Option<Tensor>,
+    pub dshift: Option<Tensor>,
+}
+
+/// The contiguous compute-dtype scale or shift of `x` [N, C, *]: `N·C` elements shaped `[N, C]`
+/// followed by any number of 1s (e.g. `[N, C, 1, 1]`).
+fn modulation_check(op: &'static str, t: &Tensor, x: &Tensor, n: usize, c: usize) -> Result<Tensor> {
+    x.check_same(op, t)?;
+    let sh = t.shape();
+    if sh.len() < 2 || sh[0] != n || sh[1] != c || sh[2..].iter().any(|&d| d != 1) {
+        return Err(Error::ShapeMismatch { op, lhs: sh.to_vec(), rhs: vec![n, c] });
+    }
+    t.float_input(op)?.contiguous()
+}
+
+/// Affine and modulation inputs of the fused op (contiguous, compute dtype).
+struct GnSiluIn {
+    g: Option<Tensor>,
+    b: Option<Tensor>,
+    a: Option<Tensor>,
+    s: Option<Tensor>,
+}
+
+fn opt_data<T: FloatElem>(t: &Option<Tensor>) -> Option<&[T]> {
+    t.as_ref().map(|t| t.contiguous_data::<T>())
+}
+
+fn gn_silu_fwd<T: FloatElem>(dims: [usize; 4], eps: f64, x: &Tensor, p: &GnSiluIn) -> NormOutput {
+    let [n, c, sp, groups] = dims;
+    let mut y = PooledVec::<T>::zeros(x.numel());
+    let mut mean = PooledVec::<T>::zeros(n * groups);
+    let mut rstd = PooledVec::<T>::zeros(n * groups);
+    let d = opt_data::<T>;
+    norm::group_norm_silu_forward(
+        n,
+        c,
+        sp,
+        groups,
+        T::from_f64(eps),
+        x.contiguous_data::<T>(),
+        d(&p.g),
+        d(&p.b),
+        d(&p.a),
+        d(&p.s),
+        &mut y,
+        &mut mean,
+        &mut rstd,
+    );
+    NormOutput {
+        y: Tensor::from_pooled(y, x.shape()),
+        mean: Tensor::from_pooled(mean, &[n, groups]),
+        rstd: Tensor::from_pooled(rstd, &[n, groups]),
+    }
+}
+
+fn gn_silu_bwd<T: FloatElem>(
+    dims: [usize; 4],
+    x: &Tensor,
+    p: &GnSiluIn,
+    saved: &NormOutput,
+    dy: &Tensor,
+    (affine, modulated): (bool, bool),
+) -> GroupNormSiluGrads {
+    let [n, c, sp, groups] = dims;
+    let mut dx = PooledVec::<T>::zeros(x.numel());
+    let (mut dg, mut db) = (PooledVec::<T>::zeros(c), PooledVec::<T>::zeros(c));
+    let (mut da, mut ds) = (PooledVec::<T>::zeros(n * c), PooledVec::<T>::zeros(n * c));
+    let d = opt_data::<T>;
+    let grads = norm::GnSiluGrads {
+        dgamma: affine.then_some(&mut dg[..]),
+        dbeta: affine.then_some(&mut db[..]),
+        dscale: modulated.then_some(&mut da[..]),
+        dshift: modulated.then_some(&mut ds[..]),
+    };
+    norm::group_norm_silu_backward(
+        n,
+        c,
+        sp,
+        groups,
+        x.contiguous_data::<T>(),
+        d(&p.g),
+        d(&p.b),
+        d(&p.a),
+        d(&p.s),
+        saved.mean.contiguous_data::<T>(),
+        saved.rstd.contiguous_data::<T>(),
+        dy.contiguous_data::<T>(),
+        &mut dx,
+        grads,
+    );
+    let shape_of = |t: &Option<Tensor>| t.as_ref().map_or_else(|| vec![n, c], |t| t.shape().to_vec());
+    let (sa, ss) = (shape_of(&p.a), shape_of(&p.s));
+    GroupNormSiluGrads {
+        dx: Tensor::from_pooled(dx, x.shape()),
+        dgamma: affine.then(|| Tensor::from_pooled(dg, &[c])),
+        dbeta: affine.then(|| Tensor::from_pooled(db, &[c])),
+        dscale: modulated.then(|| Tensor::from_pooled(da, &sa)),
+        dshift: modulated.then(|| Tensor::from_pooled(ds, &ss)),
+    }
+}
+
 fn gn_dims(op: &'static str, x: &Tensor, groups: usize) -> Result<[usize; 4]> {
     if x.rank() < 2 {
         return Err(Error::RankMismatch {
@@ -229,6 +338,77 @@ impl Tensor {
         let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
         let r = dispatch_float!(x, gn_bwd(dims, &x, g.as_ref(), &saved, &d, affine));
         cast_grads(r, self.dtype())
+    }
+
+    /// The ResNet block's fused epilogue `SiLU(GN(self)·(1 + scale) + shift)`: group norm as
+    /// [`Tensor::group_norm`] (saving the same statistics), then, when `scale_shift` is given, the
+    /// per-(sample, channel) modulation (`scale`, `shift`: `[N, C]` or `[N, C, 1, …]`), then SiLU.
+    /// CPU only for now (a GPU tensor gets [`Error::NotImplementedOnDevice`]).
+    pub fn group_norm_silu(
+        &self,
+        groups: usize,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        scale_shift: Option<(&Tensor, &Tensor)>,
+        eps: f64,
+    ) -> Result<NormOutput> {
+        let op = "group_norm_silu";
+        let dims = gn_dims(op, self, groups)?;
+        self.require_cpu(op)?;
+        let p = self.gn_silu_inputs(op, dims, gamma, beta, scale_shift)?;
+        let x = self.float_input(op)?.contiguous()?;
+        let o = dispatch_float!(x, gn_silu_fwd(dims, eps, &x, &p));
+        Ok(NormOutput { y: o.y.cast_back(self.dtype())?, mean: o.mean, rstd: o.rstd })
+    }
+
+    /// Gradients of [`Tensor::group_norm_silu`] (same `gamma`, `beta`, `scale_shift`; `saved` from
+    /// it): `dx`, plus `dgamma`/`dbeta` when `affine` and `dscale`/`dshift` when `scale_shift` is given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn group_norm_silu_backward(
+        &self,
+        groups: usize,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        scale_shift: Option<(&Tensor, &Tensor)>,
+        saved: &NormOutput,
+        dy: &Tensor,
+        affine: bool,
+    ) -> Result<GroupNormSiluGrads> {
+        let op = "group_norm_silu_backward";
+        self.check_same_shape(op, dy)?;
+        let dims = gn_dims(op, self, groups)?;
+        self.require_cpu(op)?;
+        let p = self.gn_silu_inputs(op, dims, gamma, beta, scale_shift)?;
+        let (x, d, saved) = self.backward_inputs(op, dy, saved)?;
+        let flags = (affine, scale_shift.is_some());
+        let r = dispatch_float!(x, gn_silu_bwd(dims, &x, &p, &saved, &d, flags));
+        let dt = self.dtype();
+        let cast = |t: Option<Tensor>| t.map(|t| t.cast_back(dt)).transpose();
+        Ok(GroupNormSiluGrads {
+            dx: r.dx.cast_back(dt)?,
+            dgamma: cast(r.dgamma)?,
+            dbeta: cast(r.dbeta)?,
+            dscale: cast(r.dscale)?,
+            dshift: cast(r.dshift)?,
+        })
+    }
+
+    fn gn_silu_inputs(
+        &self,
+        op: &'static str,
+        dims: [usize; 4],
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        scale_shift: Option<(&Tensor, &Tensor)>,
+    ) -> Result<GnSiluIn> {
+        let [n, c, _, _] = dims;
+        let (a, s) = match scale_shift {
+            Some((a, s)) => {
+                (Some(modulation_check(op, a, self, n, c)?), Some(modulation_check(op, s, self, n, c)?))
+            }
+            None => (None, None),
+        };
+        Ok(GnSiluIn { g: affine_check(op, gamma, self, c)?, b: affine_check(op, beta, self, c)?, a, s })
     }
 
     /// Layer normalisation over the last dimension, then `· gamma + beta` when given.
