@@ -73,9 +73,13 @@ pub struct TrainConfig {
     pub steps: u64,
     /// Peak learning rate (AdamW).
     pub lr: f64,
-    /// Linear warmup steps (ml-mdm's LambdaLR; constant afterwards).
+    /// Linear warmup steps (ml-mdm's LambdaLR; constant afterwards unless `min_lr` is set).
     #[serde(default)]
     pub warmup_steps: u64,
+    /// If set, after the warmup the rate follows half a cosine from `lr` down to `min_lr` at
+    /// `steps`, across phases (an extension for short runs; ml-mdm keeps the rate constant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
     /// AdamW decoupled weight decay.
     #[serde(default)]
     pub weight_decay: f64,
@@ -237,6 +241,14 @@ impl RunConfig {
         }
         if !(t.lr.is_finite() && t.lr >= 0.0) {
             return Err(bad("train.lr", format!("{} is not a finite rate >= 0", t.lr)));
+        }
+        if let Some(m) = t.min_lr {
+            if !(m.is_finite() && m >= 0.0 && m <= t.lr) {
+                return Err(bad("train.min_lr", format!("{m} is not a finite rate in [0, lr = {}]", t.lr)));
+            }
+            if t.steps <= t.warmup_steps {
+                return Err(bad("train.min_lr", "needs train.steps > train.warmup_steps (a decay to run)"));
+            }
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
             return Err(bad("train.weight_decay", format!("{} is not finite and >= 0", t.weight_decay)));

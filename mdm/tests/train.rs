@@ -202,6 +202,34 @@ fn malformed_configs_name_the_field() {
     assert!(e.contains("train.image_size"), "{e}");
 }
 
+/// `train.min_lr` switches to warmup + half-cosine decay over the whole run (across phases):
+/// hand-computed rates (exact formula, 1e-12); constant after the warmup without it; a bad
+/// `min_lr` is named.
+#[test]
+fn min_lr_gives_a_cosine_decay() {
+    use mdm::train::lr_at;
+    let (lr, min, pi) = (2e-3, 1e-4, std::f64::consts::PI);
+    let cos = |progress: f64| min + (lr - min) * 0.5 * (1.0 + (pi * progress).cos());
+    // Phases of 10 and 20 steps, warmup 3, 30 steps: one cosine over steps 3..30.
+    let phases = "[[train.phases]]\nsteps = 10\nlevels = 1\n[[train.phases]]\nsteps = 20\nlevels = 2\n";
+    let (c, _) = cfg("min_lr = 1e-4", phases);
+    assert!((lr_at(&c, 0) - lr / 3.0).abs() < 1e-12);
+    assert!((lr_at(&c, 3) - lr).abs() < 1e-12);
+    assert!((lr_at(&c, 10) - cos(7.0 / 27.0)).abs() < 1e-12);
+    assert!((lr_at(&c, 16) - cos(13.0 / 27.0)).abs() < 1e-12);
+    assert!((lr_at(&c, 29) - cos(26.0 / 27.0)).abs() < 1e-12);
+    assert!((lr_at(&c, 30) - min).abs() < 1e-12);
+    // Without min_lr: constant after the warmup.
+    let (c, _) = cfg("", phases);
+    assert_eq!(lr_at(&c, 10), lr);
+    assert_eq!(lr_at(&c, 29), lr);
+    let long_warmup = config_text("min_lr = 1e-4", "").replace("warmup_steps = 3", "warmup_steps = 30");
+    for text in [config_text("min_lr = 3e-3", ""), config_text("min_lr = -1.0", ""), long_warmup] {
+        let e = RunConfig::from_toml_str(&text, "bad.toml").unwrap_err().to_string();
+        assert!(e.contains("train.min_lr"), "{e}");
+    }
+}
+
 /// Growing a trained-looking 1-level model by the outer level keeps its prediction: the new level's
 /// zero-initialised adapters leave the inner output unchanged (exact up to f32 rounding, 1e-6).
 /// Loading a mis-shaped inner checkpoint fails loudly and names the key.

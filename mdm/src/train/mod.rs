@@ -15,7 +15,9 @@
 //!   zeroed gradients, which moves the weights through Adam's moments); K in a row stop the run;
 //! - text-conditioned runs use the hashing stand-in encoder ([`crate::text::HashTextEncoder`]), and
 //!   a dropped caption becomes the empty caption;
-//! - the LR schedule counts the global step (no reset at a phase switch, as ml-mdm codes none).
+//! - the LR schedule counts the global step (no reset at a phase switch, as ml-mdm codes none);
+//! - optional cosine decay after the warmup (`train.min_lr`, [`lr_at`]) over the whole run, for
+//!   short runs; ml-mdm keeps the rate constant.
 
 mod checkpoint;
 mod metrics;
@@ -25,7 +27,7 @@ pub mod sample;
 
 pub use checkpoint::{CheckpointInfo, read_checkpoint};
 pub use phases::{grow_into, inner_prefix};
-pub use run::{TrainOptions, TrainReport, train};
+pub use run::{TrainOptions, TrainReport, lr_at, train};
 
 use crate::error::ConfigError;
 

@@ -88,6 +88,20 @@ fn adamw(cfg: &RunConfig) -> Result<AdamW> {
     })?)
 }
 
+/// The learning rate of the update with index `step`: linear warmup, then constant (ml-mdm), or,
+/// with `train.min_lr`, half a cosine from `lr` down to `min_lr` at `train.steps` (over the whole
+/// run, phases included).
+pub fn lr_at(cfg: &RunConfig, step: u64) -> f64 {
+    let t = &cfg.train;
+    match t.min_lr {
+        None => LrSchedule::WarmupConstant { lr: t.lr, warmup_steps: t.warmup_steps }.lr_at(step),
+        Some(min_lr) => {
+            LrSchedule::WarmupCosine { lr: t.lr, min_lr, warmup_steps: t.warmup_steps, total_steps: t.steps }
+                .lr_at(step)
+        }
+    }
+}
+
 /// Prefix of the parameters frozen at `step` (the inherited levels of a `freeze_inner` phase).
 fn frozen_prefix(cfg: &RunConfig, step: u64) -> Option<String> {
     let (i, p) = cfg.phase_at(step)?;
@@ -200,7 +214,6 @@ pub fn train(
     };
     apply_freeze(&mut state.model, frozen_prefix(cfg, step).as_deref());
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), opts.resume)?;
-    let schedule = LrSchedule::WarmupConstant { lr: t.lr, warmup_steps: t.warmup_steps };
     let mut report = TrainReport { checkpoint: ckpt_path.clone(), ..Default::default() };
     let started = Instant::now();
     let first = step;
@@ -213,7 +226,7 @@ pub fn train(
             state = State::grown(cfg, levels, &small, &small_ema, state.levels, "the previous phase")?;
             apply_freeze(&mut state.model, frozen_prefix(cfg, step).as_deref());
         }
-        let lr = schedule.lr_at(step);
+        let lr = lr_at(cfg, step);
         state.opt.set_lr(lr)?;
         let mut body = || one_step(cfg, &mut state, data, step, opts, &mut captions_seen);
         let (loss, per) = if opts.detect_anomaly { autograd::detect_anomaly(body) } else { body() }?;
