@@ -62,6 +62,10 @@
 //! (128×1024×1152, ×8) in the same run.
 
 mod cpu;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod cuda;
+#[cfg(all(test, feature = "emu"))]
+mod cuda_tests;
 mod direct;
 mod im2col;
 pub mod reference;
