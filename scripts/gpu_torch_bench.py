@@ -54,6 +54,24 @@ def cases():
         a = rnd(4096, 4096, dt=dt)
         b = rnd(4096, 4096, dt=dt)
         yield "matmul", [4096, 4096, 4096], dt, lambda a=a, b=b: a @ b, 2 * 4096**3, 0
+    # conv 3x3, pad 1, through cuDNN: x [8, 256, 64, 64], w [256, 256, 3, 3];
+    # shape = [n, c_in, h, w, c_out, kh, kw]; each pass counts the forward's flops. TF32 is off so
+    # that f32 means f32 (our SIMT kernels do exact f32 FMA); cudnn.benchmark picks cuDNN's fastest
+    # algorithm per shape, as a training run would.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    cshape = [8, 256, 64, 64, 256, 3, 3]
+    cflops = 2 * 8 * 256 * 64 * 64 * 256 * 9
+    for dt in ("f32", "bf16"):
+        cx = rnd(8, 256, 64, 64, dt=dt)
+        cw = rnd(256, 256, 3, 3, dt=dt)
+        cdy = rnd(8, 256, 64, 64, dt=dt)
+        F = torch.nn.functional
+        yield "conv2d_fwd", cshape, dt, lambda cx=cx, cw=cw: F.conv2d(cx, cw, padding=1), cflops, 0
+        yield "conv2d_dgrad", cshape, dt, lambda cw=cw, cdy=cdy: torch.nn.grad.conv2d_input(
+            (8, 256, 64, 64), cw, cdy, padding=1), cflops, 0
+        yield "conv2d_wgrad", cshape, dt, lambda cx=cx, cdy=cdy: torch.nn.grad.conv2d_weight(
+            cx, (256, 256, 3, 3), cdy, padding=1), cflops, 0
     u = torch.empty(n, device=dev)
     yield "randn", [n], "f32", lambda: u.normal_(generator=g), 0, 4 * n
 

@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 use tensor::cuda::{CudaDevice, device, runtime_kernels};
-use tensor::{DType, Device, Result, Tensor};
+use tensor::{Conv2dOptions, DType, Device, Result, Tensor};
 
 /// One timed case: name, shape, dtype, flops, minimum bytes, and the op to run.
 struct Case {
@@ -77,6 +77,31 @@ fn cases(dev: Device) -> Result<Vec<Case>> {
         let b = randn(&[k, k], 8, dev)?.to_dtype(dt)?;
         let flops = 2.0 * (k as f64).powi(3);
         v.push(case("matmul", &[k, k, k], name, flops, 0.0, move || a.matmul(&b).map(drop)));
+    }
+    // conv 3×3, pad 1: x [8, 256, 64, 64], w [256, 256, 3, 3]; shape = [n, c_in, h, w, c_out, kh, kw].
+    // Each pass costs the forward's 2·n·c_out·oh·ow·c_in·kh·kw flops.
+    let (cn, cc, chw) = (8usize, 256usize, 64usize);
+    let cshape = [cn, cc, chw, chw, cc, 3, 3];
+    let cflops = 2.0 * (cn * cc * chw * chw * cc * 9) as f64;
+    let copts = Conv2dOptions { padding: [1, 1], ..Conv2dOptions::default() };
+    for (dt, name) in [(DType::F32, "f32"), (DType::BF16, "bf16")] {
+        let x = randn(&[cn, cc, chw, chw], 10, dev)?.to_dtype(dt)?;
+        let w = randn(&[cc, cc, 3, 3], 11, dev)?.to_dtype(dt)?;
+        let dy = randn(&[cn, cc, chw, chw], 12, dev)?.to_dtype(dt)?;
+        {
+            let (x, w) = (x.clone(), w.clone());
+            v.push(case("conv2d_fwd", &cshape, name, cflops, 0.0, move || x.conv2d(&w, None, &copts).map(drop)));
+        }
+        {
+            let (w, dy, xs) = (w.clone(), dy.clone(), x.shape().to_vec());
+            v.push(case("conv2d_dgrad", &cshape, name, cflops, 0.0, move || {
+                Tensor::conv2d_backward_input(&xs, &w, &dy, &copts).map(drop)
+            }));
+        }
+        let ws = w.shape().to_vec();
+        v.push(case("conv2d_wgrad", &cshape, name, cflops, 0.0, move || {
+            Tensor::conv2d_backward_weight(&x, &ws, &dy, &copts).map(drop)
+        }));
     }
     v.push(case("randn", &[n], "f32", 0.0, 4.0 * nf, move || {
         Tensor::randn_on(&[n], 0.0, 1.0, 9, 0, DType::F32, dev).map(drop)

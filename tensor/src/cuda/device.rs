@@ -16,6 +16,7 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg, sys,
 };
 use kernels::cuda_abi::{LaunchDims, StridedArg};
+use kernels::conv::cuda::ConvArgs;
 use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -207,6 +208,8 @@ pub enum KArg {
     Strided(StridedArg),
     /// The by-value `struct GemmArgs` of gemm.cu (`repr(C)` mirror in `kernels::gemm::cuda`).
     Gemm(GemmArgs),
+    /// The by-value `struct ConvArgs` of conv.cu (`repr(C)` mirror in `kernels::conv::cuda`).
+    Conv(ConvArgs),
 }
 
 impl CudaDevice {
@@ -349,6 +352,7 @@ impl CudaDevice {
                 KArg::F64(v) => b.arg(v),
                 KArg::Strided(v) => b.arg(v),
                 KArg::Gemm(v) => b.arg(v),
+                KArg::Conv(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {

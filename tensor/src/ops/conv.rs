@@ -1,4 +1,5 @@
-//! 2-d convolution (NCHW) forward and its input, weight and bias gradients.
+//! 2-d convolution (NCHW) forward and its input, weight and bias gradients. On CUDA tensors the
+//! implicit-GEMM kernels run (`crate::cuda::ops::conv`); the bias gradient is a reduce-family sum.
 
 use super::{FloatElem, dispatch_float};
 use crate::{Error, Result, Tensor};
@@ -109,6 +110,10 @@ impl Tensor {
                 });
             }
         }
+        #[cfg(feature = "cuda")]
+        if !self.device().is_cpu() {
+            return crate::cuda::ops::conv::forward(&p, self, weight, bias);
+        }
         let (x, w) = (prep(self, op)?, prep(weight, op)?);
         let b = bias.map(|b| prep(b, op)).transpose()?;
         dispatch_float!(x, fwd(&p, &x, &w, b.as_ref())).cast_back(self.dtype())
@@ -125,6 +130,10 @@ impl Tensor {
         weight.check_same(op, dy)?;
         let p = params(op, input_shape, weight.shape(), o)?;
         check_dy(op, &p, dy)?;
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::conv::backward_input(&p, weight, dy);
+        }
         let (w, g) = (prep(weight, op)?, prep(dy, op)?);
         dispatch_float!(w, bwd_input(&p, &w, &g)).cast_back(dy.dtype())
     }
@@ -140,6 +149,10 @@ impl Tensor {
         input.check_same(op, dy)?;
         let p = params(op, input.shape(), weight_shape, o)?;
         check_dy(op, &p, dy)?;
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            return crate::cuda::ops::conv::backward_weight(&p, input, dy);
+        }
         let (x, g) = (prep(input, op)?, prep(dy, op)?);
         dispatch_float!(x, bwd_weight(&p, &x, &g)).cast_back(dy.dtype())
     }
@@ -147,10 +160,16 @@ impl Tensor {
     /// Gradient of `conv2d` with respect to its bias: `dy` summed over N, H_out, W_out.
     pub fn conv2d_backward_bias(dy: &Tensor) -> Result<Tensor> {
         let op = "conv2d_backward_bias";
-        dy.require_cpu(op)?;
         if dy.rank() != 4 {
             return Err(Error::RankMismatch { op, expected: "4".into(), shape: dy.shape().to_vec() });
         }
+        #[cfg(feature = "cuda")]
+        if !dy.device().is_cpu() {
+            // The reduce family's deterministic sum over (n, oh, ow) (f32 accumulation for 16-bit).
+            crate::cuda::ops::float_suffix(op, dy.dtype())?;
+            return dy.sum(&[0, 2, 3], false);
+        }
+        dy.require_cpu(op)?;
         let s = dy.shape();
         let p = Conv2dParams {
             n: s[0],
