@@ -5,7 +5,7 @@
 // [c_out]; every kernel overwrites its output. Each is one GEMM per channel group g (blockIdx.z),
 // never materialising the patch matrix: the operand tiles are gathered from the NCHW tensors while
 // they are loaded (out-of-range taps read as 0), so k = (channel, ki, kj) and the pixel index are
-// decomposed on the fly.
+// decomposed on the fly (once per thread and k-tile; consecutive k by an incrementing cursor).
 //
 //   forward  C[opg × n·oh·ow]   = W_g [opg × cpg·kh·kw] · col(x)_g [cpg·kh·kw × n·oh·ow] (+ bias)
 //   dgrad    C[cpg × n·h·w]     = W_gᵀ-gather [cpg × opg·kh·kw] · dycol_g [opg·kh·kw × n·h·w]
@@ -64,8 +64,22 @@ __device__ __forceinline__ double mt_conv_fma(double a, double b, double c) { re
 // ---- the three GEMM problems ----
 // Each provides M, N, K; a per-row context for A (`Row row(m)`) and per-column context for B
 // (`Col col(n)`), computed once per thread per block (a thread's A row and B column are fixed);
-// `a(row, k)` / `b(col, k)` return the storage value (only called for m < M, n < N, k < K); and
-// `store(m, n, v)` writes C in the compute type (only called in range).
+// cursors over k (`a_cur(row, k)`, `b_cur(col, k)`: the integer decomposition of k, done once per
+// run of consecutive k) with `a_next` / `b_next` returning the storage value at the cursor and
+// advancing it by one k with compares instead of divisions (only called for m < M, n < N, k < K);
+// and `store(m, n, v)` writing C in the compute type (only called in range).
+
+// (a, b, c) += 1 in the mixed radix (·, nb, nc).
+__device__ __forceinline__ void mt_conv_adv3(int& a, int& b, int& c, int nb, int nc) {
+  if (++c == nc) {
+    c = 0;
+    if (++b == nb) b = 0, ++a;
+  }
+}
+// (a, b) += 1 in the mixed radix (·, nb).
+__device__ __forceinline__ void mt_conv_adv2(int& a, int& b, int nb) {
+  if (++b == nb) b = 0, ++a;
+}
 
 // Forward. A = w_g (k-contiguous rows), B = im2col(x_g), C = y_g (+ bias).
 template <class S> struct ConvFwd {
@@ -84,16 +98,24 @@ template <class S> struct ConvFwd {
   struct Row { const S* p; };
   struct Col { int64_t base; int iy0, ix0; };
   __device__ __forceinline__ Row row(int m) const { return Row{w + int64_t(g * d.opg + m) * K}; }
-  __device__ __forceinline__ S a(const Row& r, int k) const { return r.p[k]; }
+  struct ACur { const S* p; };
+  __device__ __forceinline__ ACur a_cur(const Row& r, int k) const { return ACur{r.p + k}; }
+  __device__ __forceinline__ S a_next(const Row&, ACur& c) const { return *c.p++; }
   __device__ __forceinline__ Col col(int n) const {
     const int img = n / d.ohw, pix = n - img * d.ohw, oy = pix / d.ow, ox = pix - oy * d.ow;
     return Col{(int64_t(img) * d.c_in + int64_t(g) * d.cpg) * d.hw, oy * d.sh - d.ph, ox * d.sw - d.pw};
   }
-  __device__ __forceinline__ S b(const Col& c, int k) const {
-    const int ci = k / d.khw, rem = k - ci * d.khw, ki = rem / d.kw, kj = rem - ki * d.kw;
-    const int ih = c.iy0 + ki * d.dh, iw = c.ix0 + kj * d.dw;
-    if (unsigned(ih) >= unsigned(d.h) || unsigned(iw) >= unsigned(d.w)) return mt_conv_zero<S>();
-    return x[c.base + int64_t(ci) * d.hw + ih * d.w + iw];
+  struct BCur { int ci, ki, kj; };
+  __device__ __forceinline__ BCur b_cur(const Col&, int k) const {
+    const int ci = k / d.khw, rem = k - ci * d.khw, ki = rem / d.kw;
+    return BCur{ci, ki, rem - ki * d.kw};
+  }
+  __device__ __forceinline__ S b_next(const Col& c, BCur& u) const {
+    const int ih = c.iy0 + u.ki * d.dh, iw = c.ix0 + u.kj * d.dw;
+    const int64_t off = c.base + int64_t(u.ci) * d.hw + ih * d.w + iw;
+    const bool in = unsigned(ih) < unsigned(d.h) && unsigned(iw) < unsigned(d.w);
+    mt_conv_adv3(u.ci, u.ki, u.kj, d.kh, d.kw);
+    return in ? x[off] : mt_conv_zero<S>();
   }
   __device__ __forceinline__ void store(int m, int n, C v) const {
     const int co = g * d.opg + m, img = n / d.ohw, pix = n - img * d.ohw;
@@ -122,19 +144,32 @@ template <class S> struct ConvDgrad {
   __device__ __forceinline__ Row row(int m) const {
     return Row{w + int64_t(g) * d.opg * wrow + int64_t(m) * d.khw};
   }
-  __device__ __forceinline__ S a(const Row& r, int k) const {
-    const int co = k / d.khw, kk = k - co * d.khw;
-    return r.p[int64_t(co) * wrow + kk];
+  struct ACur { int co, kk; };
+  __device__ __forceinline__ ACur a_cur(const Row&, int k) const {
+    const int co = k / d.khw;
+    return ACur{co, k - co * d.khw};
+  }
+  __device__ __forceinline__ S a_next(const Row& r, ACur& u) const {
+    const S v = r.p[int64_t(u.co) * wrow + u.kk];
+    mt_conv_adv2(u.co, u.kk, d.khw);
+    return v;
   }
   __device__ __forceinline__ Col col(int n) const {
     const int img = n / d.hw, pix = n - img * d.hw, ih = pix / d.w, iw = pix - ih * d.w;
     return Col{(int64_t(img) * d.c_out + int64_t(g) * d.opg) * d.ohw, ih + d.ph, iw + d.pw};
   }
-  __device__ __forceinline__ S b(const Col& c, int k) const {
-    const int co = k / d.khw, rem = k - co * d.khw, ki = rem / d.kw, kj = rem - ki * d.kw;
-    const int ty = c.ty0 - ki * d.dh, tx = c.tx0 - kj * d.dw;
+  struct BCur { int co, ki, kj; };
+  __device__ __forceinline__ BCur b_cur(const Col&, int k) const {
+    const int co = k / d.khw, rem = k - co * d.khw, ki = rem / d.kw;
+    return BCur{co, ki, rem - ki * d.kw};
+  }
+  __device__ __forceinline__ S b_next(const Col& c, BCur& u) const {
+    const int ty = c.ty0 - u.ki * d.dh, tx = c.tx0 - u.kj * d.dw;
+    const int co = u.co;
+    mt_conv_adv3(u.co, u.ki, u.kj, d.kh, d.kw);
     if (ty < 0 || tx < 0) return mt_conv_zero<S>();
-    const int oy = ty / d.sh, ox = tx / d.sw;
+    // Stride 1 (the common case) needs no division.
+    const int oy = d.sh == 1 ? ty : ty / d.sh, ox = d.sw == 1 ? tx : tx / d.sw;
     if (oy * d.sh != ty || ox * d.sw != tx || oy >= d.oh || ox >= d.ow) return mt_conv_zero<S>();
     return dy[c.base + int64_t(co) * d.ohw + oy * d.ow + ox];
   }
@@ -161,24 +196,77 @@ template <class S> struct ConvWgrad {
   struct Row { const S* p; };
   struct Col { int64_t base; int ky, kx; };
   __device__ __forceinline__ Row row(int m) const { return Row{dy + int64_t(g * d.opg + m) * d.ohw}; }
-  __device__ __forceinline__ S a(const Row& r, int k) const {
-    const int img = k / d.ohw, pix = k - img * d.ohw;
-    return r.p[int64_t(img) * d.c_out * d.ohw + pix];
+  struct ACur { int img, pix; };
+  __device__ __forceinline__ ACur a_cur(const Row&, int k) const {
+    const int img = k / d.ohw;
+    return ACur{img, k - img * d.ohw};
+  }
+  __device__ __forceinline__ S a_next(const Row& r, ACur& u) const {
+    const S v = r.p[int64_t(u.img) * d.c_out * d.ohw + u.pix];
+    mt_conv_adv2(u.img, u.pix, d.ohw);
+    return v;
   }
   __device__ __forceinline__ Col col(int n) const {
     const int ci = n / d.khw, rem = n - ci * d.khw, ki = rem / d.kw, kj = rem - ki * d.kw;
     return Col{(int64_t(g) * d.cpg + ci) * d.hw, ki * d.dh - d.ph, kj * d.dw - d.pw};
   }
-  __device__ __forceinline__ S b(const Col& c, int k) const {
-    const int img = k / d.ohw, pix = k - img * d.ohw, oy = pix / d.ow, ox = pix - oy * d.ow;
-    const int ih = oy * d.sh + c.ky, iw = ox * d.sw + c.kx;
-    if (unsigned(ih) >= unsigned(d.h) || unsigned(iw) >= unsigned(d.w)) return mt_conv_zero<S>();
-    return x[int64_t(img) * d.c_in * d.hw + c.base + ih * d.w + iw];
+  struct BCur { int img, oy, ox; };
+  __device__ __forceinline__ BCur b_cur(const Col&, int k) const {
+    const int img = k / d.ohw, pix = k - img * d.ohw, oy = pix / d.ow;
+    return BCur{img, oy, pix - oy * d.ow};
+  }
+  __device__ __forceinline__ S b_next(const Col& c, BCur& u) const {
+    const int ih = u.oy * d.sh + c.ky, iw = u.ox * d.sw + c.kx;
+    const int64_t off = int64_t(u.img) * d.c_in * d.hw + c.base + ih * d.w + iw;
+    const bool in = unsigned(ih) < unsigned(d.h) && unsigned(iw) < unsigned(d.w);
+    mt_conv_adv3(u.img, u.oy, u.ox, d.oh, d.ow);
+    return in ? x[off] : mt_conv_zero<S>();
   }
   __device__ __forceinline__ void store(int m, int n, C v) const {
     mt_store(dw, int64_t(g * d.opg + m) * N + n, v);
   }
 };
+
+// This thread's N consecutive A elements (row `r`, k0 .. k0+N−1) / B elements (column `c`), zero
+// outside the matrix: one cursor decomposition per run.
+template <class P, class S, int N>
+__device__ __forceinline__ void mt_conv_gather_a(const P& p, const typename P::Row& r, bool ok, int k0, S (&v)[N]) {
+  MT_CONV_UNROLL
+  for (int e = 0; e < N; ++e) v[e] = mt_conv_zero<S>();
+  if (!ok || k0 >= p.K) return;
+  typename P::ACur u = p.a_cur(r, k0);
+  MT_CONV_UNROLL
+  for (int e = 0; e < N; ++e)
+    if (k0 + e < p.K) v[e] = p.a_next(r, u);
+}
+template <class P, class S, int N>
+__device__ __forceinline__ void mt_conv_gather_b(const P& p, const typename P::Col& c, bool ok, int k0, S (&v)[N]) {
+  MT_CONV_UNROLL
+  for (int e = 0; e < N; ++e) v[e] = mt_conv_zero<S>();
+  if (!ok || k0 >= p.K) return;
+  typename P::BCur u = p.b_cur(c, k0);
+  MT_CONV_UNROLL
+  for (int e = 0; e < N; ++e)
+    if (k0 + e < p.K) v[e] = p.b_next(c, u);
+}
+
+// Four consecutive shared elements (16-byte aligned on the GPU: one or two vector loads).
+__device__ __forceinline__ void mt_conv_lds4(const float* p, float (&v)[4]) {
+#ifdef __CUDACC__
+  const float4 x = *reinterpret_cast<const float4*>(p);
+  v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+#else
+  for (int i = 0; i < 4; ++i) v[i] = MT_SH_LD(p[i]);
+#endif
+}
+__device__ __forceinline__ void mt_conv_lds4(const double* p, double (&v)[4]) {
+#ifdef __CUDACC__
+  const double2 x = reinterpret_cast<const double2*>(p)[0], y = reinterpret_cast<const double2*>(p)[1];
+  v[0] = x.x, v[1] = x.y, v[2] = y.x, v[3] = y.y;
+#else
+  for (int i = 0; i < 4; ++i) v[i] = MT_SH_LD(p[i]);
+#endif
+}
 
 // ------------------------------------------------------------------------------------------------
 // SIMT implicit GEMM (f32, f64)
@@ -188,30 +276,29 @@ constexpr int THREADS = 256, BM = 64, BN = 64, BK = 8, TM = 4, TN = 4, PAD = 4;
 constexpr int LDA = BM + PAD, LDB = BN + PAD;
 }  // namespace conv_simt
 
-// Thread t loads A elements (row t/8 and t/8 + 32, k = t%8) and B elements (column t%64, k = t/64
-// and t/64 + 4) of each k-tile: with 4 elements of padding, the A stores (8 lanes along k, 4 along
-// m) hit distinct banks 4k + m; the B stores and gathers are coalesced along the pixel index n.
+// Thread t gathers A row t/4, k = 2·(t%4) + 0..1, and B column t%64, k = 2·(t/64) + 0..1, of each
+// k-tile: with 4 elements of padding the A stores (4 lanes along k, 8 along m) hit distinct banks
+// 4k + m; the B stores and gathers are coalesced along the pixel index n. The micro-tile reads are
+// 16-byte vectors (A: broadcast within a half-warp; B: 16 consecutive vectors).
 template <class T, class P>
 __device__ __forceinline__ void conv_simt_kernel(const P& p) {
   using namespace conv_simt;
   static_assert((BM / TM) * (BN / TN) == THREADS, "one micro-tile per thread");
-  __shared__ T As[2][BK * LDA];
-  __shared__ T Bs[2][BK * LDB];
+  static_assert(BM * BK == 2 * THREADS && BN * BK == 2 * THREADS, "two A and two B elements per thread");
+  __align__(16) __shared__ T As[2][BK * LDA];
+  __align__(16) __shared__ T Bs[2][BK * LDB];
   const int tid = threadIdx.x, tx = tid % (BN / TN), ty = tid / (BN / TN);
   const int m0 = int(blockIdx.y) * BM, n0 = int(blockIdx.x) * BN;
-  const int ak = tid % BK, am = tid / BK;  // rows am, am + 32
-  const int bn = tid % BN, bk = tid / BN;  // ks bk, bk + 4
-  const typename P::Row r0 = p.row(m0 + am), r1 = p.row(m0 + am + 32);
-  const typename P::Col c0 = p.col(n0 + bn);
-  const bool ok_r0 = m0 + am < p.M, ok_r1 = m0 + am + 32 < p.M, ok_c = n0 + bn < p.N;
+  const int am = tid / 4, ak = 2 * (tid % 4);
+  const int bn = tid % BN, bk = 2 * (tid / BN);
+  const typename P::Row ra = p.row(m0 + am);
+  const typename P::Col cb = p.col(n0 + bn);
+  const bool ok_r = m0 + am < p.M, ok_c = n0 + bn < p.N;
   const int ktiles = (p.K + BK - 1) / BK;
-  T va0, va1, vb0, vb1;
+  T va[2], vb[2];
   auto gather = [&](int kt) {
-    const int ka = kt * BK + ak, kb0 = kt * BK + bk, kb1 = kb0 + 4;
-    va0 = ok_r0 && ka < p.K ? p.a(r0, ka) : T(0);
-    va1 = ok_r1 && ka < p.K ? p.a(r1, ka) : T(0);
-    vb0 = ok_c && kb0 < p.K ? p.b(c0, kb0) : T(0);
-    vb1 = ok_c && kb1 < p.K ? p.b(c0, kb1) : T(0);
+    mt_conv_gather_a(p, ra, ok_r, kt * BK + ak, va);
+    mt_conv_gather_b(p, cb, ok_c, kt * BK + bk, vb);
   };
   T acc[TM][TN];
   MT_CONV_UNROLL
@@ -223,19 +310,18 @@ __device__ __forceinline__ void conv_simt_kernel(const P& p) {
     T* as = As[kt & 1];
     T* bs = Bs[kt & 1];
     // This buffer was last read in iteration kt − 2; the barrier of iteration kt − 1 separates them.
-    MT_SH_ST(as[ak * LDA + am], va0);
-    MT_SH_ST(as[ak * LDA + am + 32], va1);
-    MT_SH_ST(bs[bk * LDB + bn], vb0);
-    MT_SH_ST(bs[(bk + 4) * LDB + bn], vb1);
+    MT_SH_ST(as[ak * LDA + am], va[0]);
+    MT_SH_ST(as[(ak + 1) * LDA + am], va[1]);
+    MT_SH_ST(bs[bk * LDB + bn], vb[0]);
+    MT_SH_ST(bs[(bk + 1) * LDB + bn], vb[1]);
     __syncthreads();
     if (kt + 1 < ktiles) gather(kt + 1);  // next tile's loads in flight during the FMAs
     MT_CONV_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
+      static_assert(TM == 4 && TN == 4, "one vector per operand row");
       T a[TM], b[TN];
-      MT_CONV_UNROLL
-      for (int i = 0; i < TM; ++i) a[i] = MT_SH_LD(as[kk * LDA + ty * TM + i]);
-      MT_CONV_UNROLL
-      for (int j = 0; j < TN; ++j) b[j] = MT_SH_LD(bs[kk * LDB + tx * TN + j]);
+      mt_conv_lds4(&as[kk * LDA + ty * TM], a);
+      mt_conv_lds4(&bs[kk * LDB + tx * TN], b);
       MT_CONV_UNROLL
       for (int i = 0; i < TM; ++i)
         MT_CONV_UNROLL
@@ -293,14 +379,10 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
   const typename P::Col cb = p.col(n0 + bn);
   const bool ok_r = m0 + am < p.M, ok_c = n0 + bn < p.N;
   const int ktiles = (p.K + BK - 1) / BK;
-  uint16_t va[PER], vb[PER];
+  S va[PER], vb[PER];
   auto gather = [&](int kt) {
-    const int ka = kt * BK + ak, kb = kt * BK + bk;
-    MT_CONV_UNROLL
-    for (int e = 0; e < PER; ++e) {
-      va[e] = ok_r && ka + e < p.K ? mt_conv_bits(p.a(ra, ka + e)) : uint16_t(0);
-      vb[e] = ok_c && kb + e < p.K ? mt_conv_bits(p.b(cb, kb + e)) : uint16_t(0);
-    }
+    mt_conv_gather_a(p, ra, ok_r, kt * BK + ak, va);
+    mt_conv_gather_b(p, cb, ok_c, kt * BK + bk, vb);
   };
   float acc[MI][NI][4];
   MT_CONV_UNROLL
@@ -315,8 +397,8 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
     uint16_t* bs = Bs[kt & 1];
     MT_CONV_UNROLL
     for (int e = 0; e < PER; ++e) {
-      MT_SH_ST(as[am * LDS + ak + e], va[e]);
-      MT_SH_ST(bs[bn * LDS + bk + e], vb[e]);
+      MT_SH_ST(as[am * LDS + ak + e], mt_conv_bits(va[e]));
+      MT_SH_ST(bs[bn * LDS + bk + e], mt_conv_bits(vb[e]));
     }
     __syncthreads();
     if (kt + 1 < ktiles) gather(kt + 1);
@@ -363,21 +445,24 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
     }
 }
 
-#define MT_CONV_SIMT(dt, T)                                                                                \
-  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS)                                        \
+#define MT_CONV_SIMT(dt, T, MINB)                                                                          \
+  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS, MINB)                                  \
       conv2d_fwd_##dt(const T* x, const T* w, const T* bias, T* y, ConvArgs a) {                           \
     conv_simt_kernel<T>(ConvFwd<T>(x, w, bias, y, a, int(blockIdx.z)));                                    \
   }                                                                                                        \
-  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS)                                        \
+  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS, MINB)                                  \
       conv2d_dgrad_##dt(const T* dy, const T* w, T* dx, ConvArgs a) {                                      \
     conv_simt_kernel<T>(ConvDgrad<T>(dy, w, dx, a, int(blockIdx.z)));                                      \
   }                                                                                                        \
-  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS)                                        \
+  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS, MINB)                                  \
       conv2d_wgrad_##dt(const T* x, const T* dy, T* dw, ConvArgs a) {                                      \
     conv_simt_kernel<T>(ConvWgrad<T>(x, dy, dw, a, int(blockIdx.z)));                                      \
   }
-MT_CONV_SIMT(f32, float)
-MT_CONV_SIMT(f64, double)
+// Minimum blocks per SM: 4 for f32 (≤ 64 registers, 32 warps per SM; ptxas spills 4 bytes in
+// conv2d_fwd_f32 on sm_90); 3 for f64 (≤ 80; 4 bytes spilled by dgrad/wgrad on sm_90; unbounded
+// ptxas takes 114-126 registers, i.e. 2 blocks per SM).
+MT_CONV_SIMT(f32, float, 4)
+MT_CONV_SIMT(f64, double, 3)
 
 #define MT_CONV_TC(dt, S, BF)                                                                              \
   extern "C" __global__ void __launch_bounds__(conv_tc::THREADS)                                          \
