@@ -1,7 +1,8 @@
 //! `conv2d` and its three gradients on every compiled-in device (`tensor::testing::devices()`: the
 //! CPU, plus `cuda:0` when the build has `cuda` and a GPU opens), compared with the CPU result of the
-//! same op on the same inputs, for f32, f64, f16 and bf16, over 3×3 pad 1, 1×1, stride 2, groups
-//! and a dilated non-square kernel, with a non-contiguous input.
+//! same op on the same inputs, for f32, f64, f16 and bf16, over 3×3 pad 1, 1×1, stride 2, groups,
+//! a dilated non-square kernel and a long weight-gradient reduction (split-K), with a
+//! non-contiguous input.
 //!
 //! Tolerances (GPU vs CPU): f32 `Tolerance::F32` grown with the reduction length K (both accumulate
 //! in f32, in different orders); f64 `Tolerance::F64` grown likewise; f16/bf16: both accumulate in
@@ -44,6 +45,8 @@ fn cases() -> Vec<Case> {
         Case { name: "3x3 stride 2", x: [2, 4, 7, 9], w: [6, 4, 3, 3], o: o([2, 2], [1, 1], [1, 1], 1) },
         Case { name: "groups 2", x: [2, 8, 5, 7], w: [6, 4, 3, 3], o: o([1, 1], [1, 1], [1, 1], 2) },
         Case { name: "3x2 dilation 2", x: [1, 6, 7, 6], w: [6, 2, 3, 2], o: o([2, 1], [2, 1], [2, 2], 3) },
+        // n·oh·ow = 544 ≥ 2 · 256: the weight gradient takes the split-K path on the GPU.
+        Case { name: "split-K wgrad", x: [2, 4, 16, 17], w: [5, 4, 3, 3], o: o([1, 1], [1, 1], [1, 1], 1) },
     ]
 }
 
@@ -63,8 +66,12 @@ fn conv2d_and_gradients_match_the_cpu_on_every_device() {
                 let b = rnd(&[c.w[0]], seed + 2).to_dtype(dtype).unwrap();
                 let y = x.conv2d(&w, Some(&b), &c.o).unwrap();
                 let dy = rnd(y.shape(), seed + 3).to_dtype(dtype).unwrap();
-                let (xd, wd, bd, dyd) =
-                    (x.to_device(dev).unwrap(), w.to_device(dev).unwrap(), b.to_device(dev).unwrap(), dy.to_device(dev).unwrap());
+                let (xd, wd, bd, dyd) = (
+                    x.to_device(dev).unwrap(),
+                    w.to_device(dev).unwrap(),
+                    b.to_device(dev).unwrap(),
+                    dy.to_device(dev).unwrap(),
+                );
                 let what = |op: &str| format!("{op} {} {dtype} on {dev}", c.name);
                 let k_fwd = c.w[1] * c.w[2] * c.w[3];
                 let got = xd.conv2d(&wd, Some(&bd), &c.o).unwrap();

@@ -90,7 +90,9 @@ fn cases(dev: Device) -> Result<Vec<Case>> {
         let dy = randn(&[cn, cc, chw, chw], 12, dev)?.to_dtype(dt)?;
         {
             let (x, w) = (x.clone(), w.clone());
-            v.push(case("conv2d_fwd", &cshape, name, cflops, 0.0, move || x.conv2d(&w, None, &copts).map(drop)));
+            v.push(case("conv2d_fwd", &cshape, name, cflops, 0.0, move || {
+                x.conv2d(&w, None, &copts).map(drop)
+            }));
         }
         {
             let (w, dy, xs) = (w.clone(), dy.clone(), x.shape().to_vec());

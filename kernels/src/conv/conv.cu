@@ -13,11 +13,14 @@
 //            when both divisions are exact and in range, else 0 (the zero-inserted positions of a
 //            strided conv's transpose are skipped by this validity check: no flip, no scatter);
 //   wgrad    C[opg × cpg·kh·kw] = dy_g [opg × n·oh·ow] · col(x)_gᵀ [n·oh·ow × cpg·kh·kw]
-//            (each block owns its C tile and runs the whole reduction: deterministic, no atomics).
+//            (each block owns its C tile and runs the whole reduction: deterministic, no atomics;
+//            or, split-K, one k-range per block into an f32/f64 workspace that
+//            conv2d_wgrad_finish sums in split order).
 //
 // Kernels (argument lists and launch shapes in conv/cuda.rs):
 //  * conv2d_{fwd,dgrad,wgrad}_{f32,f64}: SIMT, 256 threads, block tile 64×64×8, 4×4 micro-tile per
 //    thread, exact FMA accumulation in the element type.
+//  * conv2d_wgrad_split_<dt> / conv2d_wgrad_finish_<dt>: the split-K weight gradient.
 //  * conv2d_{fwd,dgrad,wgrad}_{bf16,f16}: tensor cores (mma.sync m16n8k16 from mma.cuh, f32
 //    accumulate), 128 threads = 4 warps (2×2), block tile 64×64×32, warp tile 32×32; result (plus
 //    bias) rounded once to the 16-bit dtype.
@@ -91,6 +94,7 @@ template <class S> struct ConvFwd {
   MtConvDims d;
   int g;
   int M, N, K;
+  int split = 0, splits = 1;  // this block's share of the k-tiles (never split)
   __device__ ConvFwd(const S* x_, const S* w_, const S* b_, S* y_, const ConvArgs& a, int g_)
       : x(x_), w(w_), bias(b_), y(y_), d(mt_conv_dims(a)), g(g_) {
     M = d.opg, N = d.n * d.ohw, K = d.cpg * d.khw;
@@ -135,6 +139,7 @@ template <class S> struct ConvDgrad {
   MtConvDims d;
   int g;
   int M, N, K, wrow;  // wrow = cpg·kh·kw: stride between output channels of w
+  int split = 0, splits = 1;
   __device__ ConvDgrad(const S* dy_, const S* w_, S* dx_, const ConvArgs& a, int g_)
       : dy(dy_), w(w_), dx(dx_), d(mt_conv_dims(a)), g(g_) {
     M = d.cpg, N = d.n * d.hw, K = d.opg * d.khw, wrow = d.cpg * d.khw;
@@ -180,18 +185,25 @@ template <class S> struct ConvDgrad {
 };
 
 // Weight gradient. A(co, (img, oy, ox)) = dy[img, g·opg + co, oy, ox]; B((img, oy, ox), (ci, ki, kj))
-// = x[img, g·cpg + ci, oy·sh + ki·dh − ph, ox·sw + kj·dw − pw]; C = dw_g.
-template <class S> struct ConvWgrad {
+// = x[img, g·cpg + ci, oy·sh + ki·dh − ph, ox·sw + kj·dw − pw]; C = dw_g. With split-K (`splits` > 1)
+// block z = split·groups + g reduces its share of the k-tiles and writes the partial `dw` (in O,
+// the accumulator type) to dw + split·w_len; conv2d_wgrad_finish sums the partials in split order.
+template <class S, class O = S> struct ConvWgrad {
   typedef typename MtCompute<S>::type C;
   const S* x;
   const S* dy;
-  S* dw;
+  O* dw;
   MtConvDims d;
   int g;
   int M, N, K;
-  __device__ ConvWgrad(const S* x_, const S* dy_, S* dw_, const ConvArgs& a, int g_)
-      : x(x_), dy(dy_), dw(dw_), d(mt_conv_dims(a)), g(g_) {
+  int split, splits;
+  int64_t out_off;
+  __device__ ConvWgrad(const S* x_, const S* dy_, O* dw_, const ConvArgs& a, int z, int splits_ = 1)
+      : x(x_), dy(dy_), dw(dw_), d(mt_conv_dims(a)), splits(splits_) {
+    const int groups = int(a.groups);
+    g = z % groups, split = z / groups;
     M = d.opg, N = d.cpg * d.khw, K = d.n * d.ohw;
+    out_off = int64_t(split) * d.c_out * N;
   }
   struct Row { const S* p; };
   struct Col { int64_t base; int ky, kx; };
@@ -223,7 +235,7 @@ template <class S> struct ConvWgrad {
     return in ? x[off] : mt_conv_zero<S>();
   }
   __device__ __forceinline__ void store(int m, int n, C v) const {
-    mt_store(dw, int64_t(g * d.opg + m) * N + n, v);
+    mt_store(dw, out_off + int64_t(g * d.opg + m) * N + n, v);
   }
 };
 
@@ -294,7 +306,9 @@ __device__ __forceinline__ void conv_simt_kernel(const P& p) {
   const typename P::Row ra = p.row(m0 + am);
   const typename P::Col cb = p.col(n0 + bn);
   const bool ok_r = m0 + am < p.M, ok_c = n0 + bn < p.N;
-  const int ktiles = (p.K + BK - 1) / BK;
+  // This block's k-tiles [kt0, kt1): all of them unless split-K.
+  const int ktiles_all = (p.K + BK - 1) / BK, per = (ktiles_all + p.splits - 1) / p.splits;
+  const int kt0 = p.split * per, kt1 = kt0 + per < ktiles_all ? kt0 + per : ktiles_all;
   T va[2], vb[2];
   auto gather = [&](int kt) {
     mt_conv_gather_a(p, ra, ok_r, kt * BK + ak, va);
@@ -305,8 +319,8 @@ __device__ __forceinline__ void conv_simt_kernel(const P& p) {
   for (int i = 0; i < TM; ++i)
     MT_CONV_UNROLL
     for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
-  if (ktiles > 0) gather(0);
-  for (int kt = 0; kt < ktiles; ++kt) {
+  if (kt0 < kt1) gather(kt0);
+  for (int kt = kt0; kt < kt1; ++kt) {
     T* as = As[kt & 1];
     T* bs = Bs[kt & 1];
     // This buffer was last read in iteration kt − 2; the barrier of iteration kt − 1 separates them.
@@ -315,7 +329,7 @@ __device__ __forceinline__ void conv_simt_kernel(const P& p) {
     MT_SH_ST(bs[bk * LDB + bn], vb[0]);
     MT_SH_ST(bs[(bk + 1) * LDB + bn], vb[1]);
     __syncthreads();
-    if (kt + 1 < ktiles) gather(kt + 1);  // next tile's loads in flight during the FMAs
+    if (kt + 1 < kt1) gather(kt + 1);  // next tile's loads in flight during the FMAs
     MT_CONV_UNROLL
     for (int kk = 0; kk < BK; ++kk) {
       static_assert(TM == 4 && TN == 4, "one vector per operand row");
@@ -378,7 +392,9 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
   const typename P::Row ra = p.row(m0 + am);
   const typename P::Col cb = p.col(n0 + bn);
   const bool ok_r = m0 + am < p.M, ok_c = n0 + bn < p.N;
-  const int ktiles = (p.K + BK - 1) / BK;
+  // This block's k-tiles [kt0, kt1): all of them unless split-K.
+  const int ktiles_all = (p.K + BK - 1) / BK, per = (ktiles_all + p.splits - 1) / p.splits;
+  const int kt0 = p.split * per, kt1 = kt0 + per < ktiles_all ? kt0 + per : ktiles_all;
   S va[PER], vb[PER];
   auto gather = [&](int kt) {
     mt_conv_gather_a(p, ra, ok_r, kt * BK + ak, va);
@@ -391,8 +407,8 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
     for (int j = 0; j < NI; ++j)
       MT_CONV_UNROLL
       for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
-  if (ktiles > 0) gather(0);
-  for (int kt = 0; kt < ktiles; ++kt) {
+  if (kt0 < kt1) gather(kt0);
+  for (int kt = kt0; kt < kt1; ++kt) {
     uint16_t* as = As[kt & 1];
     uint16_t* bs = Bs[kt & 1];
     MT_CONV_UNROLL
@@ -401,7 +417,7 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
       MT_SH_ST(bs[bn * LDS + bk + e], mt_conv_bits(vb[e]));
     }
     __syncthreads();
-    if (kt + 1 < ktiles) gather(kt + 1);
+    if (kt + 1 < kt1) gather(kt + 1);
     MT_CONV_UNROLL
     for (int ks = 0; ks < BK; ks += 16) {
       uint32_t af[MI][4], bfr[NI][2];
@@ -458,6 +474,36 @@ __device__ __forceinline__ void conv_tc_kernel(const P& p) {
       conv2d_wgrad_##dt(const T* x, const T* dy, T* dw, ConvArgs a) {                                      \
     conv_simt_kernel<T>(ConvWgrad<T>(x, dy, dw, a, int(blockIdx.z)));                                      \
   }
+// Split-K weight gradient: partial sums (in O = f32, or f64) of `splits` k-ranges into
+// ws[splits][w_len]; grid.z = splits·groups.
+#define MT_CONV_WGRAD_SPLIT_SIMT(dt, T, MINB)                                                              \
+  extern "C" __global__ void __launch_bounds__(conv_simt::THREADS, MINB)                                  \
+      conv2d_wgrad_split_##dt(const T* x, const T* dy, T* ws, ConvArgs a, int64_t splits) {                \
+    conv_simt_kernel<T>(ConvWgrad<T, T>(x, dy, ws, a, int(blockIdx.z), int(splits)));                      \
+  }
+#define MT_CONV_WGRAD_SPLIT_TC(dt, S, BF)                                                                  \
+  extern "C" __global__ void __launch_bounds__(conv_tc::THREADS)                                          \
+      conv2d_wgrad_split_##dt(const S* x, const S* dy, float* ws, ConvArgs a, int64_t splits) {            \
+    conv_tc_kernel<S, BF>(ConvWgrad<S, float>(x, dy, ws, a, int(blockIdx.z), int(splits)));                \
+  }
+// dw[i] = Σ_{s < splits} ws[s·len + i], summed in split order (deterministic), rounded once.
+#define MT_CONV_WGRAD_FINISH(dt, T, O)                                                                     \
+  extern "C" __global__ void conv2d_wgrad_finish_##dt(const O* ws, T* dw, int64_t len, int64_t splits) {   \
+    MT_GRID_STRIDE(i, len) {                                                                               \
+      O acc = ws[i];                                                                                       \
+      for (int64_t s = 1; s < splits; ++s) acc += ws[s * len + i];                                         \
+      mt_store(dw, i, acc);                                                                                \
+    }                                                                                                      \
+  }
+MT_CONV_WGRAD_SPLIT_SIMT(f32, float, 4)
+MT_CONV_WGRAD_SPLIT_SIMT(f64, double, 3)
+MT_CONV_WGRAD_SPLIT_TC(bf16, mt_bf16, true)
+MT_CONV_WGRAD_SPLIT_TC(f16, mt_f16, false)
+MT_CONV_WGRAD_FINISH(f32, float, float)
+MT_CONV_WGRAD_FINISH(f64, double, double)
+MT_CONV_WGRAD_FINISH(bf16, mt_bf16, float)
+MT_CONV_WGRAD_FINISH(f16, mt_f16, float)
+
 // Minimum blocks per SM: 4 for f32 (≤ 64 registers, 32 warps per SM; ptxas spills 4 bytes in
 // conv2d_fwd_f32 on sm_90); 3 for f64 (≤ 80; 4 bytes spilled by dgrad/wgrad on sm_90; unbounded
 // ptxas takes 114-126 registers, i.e. 2 blocks per SM).

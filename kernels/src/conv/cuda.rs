@@ -14,6 +14,10 @@
 //! | `conv2d_fwd_<dt>` | `(x: *const T, w: *const T, bias: *const T (null = none), y: *mut T, args)` | `opg × n·oh·ow × cpg·kh·kw` |
 //! | `conv2d_dgrad_<dt>` | `(dy: *const T, w: *const T, dx: *mut T, args)` | `cpg × n·h·w × opg·kh·kw` |
 //! | `conv2d_wgrad_<dt>` | `(x: *const T, dy: *const T, dw: *mut T, args)` | `opg × cpg·kh·kw × n·oh·ow` |
+//! | `conv2d_wgrad_split_<dt>` | `(x: *const T, dy: *const T, ws: *mut A, args, splits: i64)` | as wgrad, one k-range per `grid.z / groups` |
+//! | `conv2d_wgrad_finish_<dt>` | `(ws: *const A, dw: *mut T, w_len: i64, splits: i64)` | `dw = Σ_split ws[split]`, in order |
+//!
+//! `A` (the split-K workspace) is f64 for f64, f32 otherwise; see [`wgrad_splits`].
 //!
 //! Launch: [`launch_dims`] (f32/f64: [`SIMT_TILE`], 256 threads; bf16/f16: [`TC_TILE`], 128
 //! threads), grid `(⌈N / tile_n⌉, ⌈M / tile_m⌉, groups)`, no dynamic shared memory. The bias
@@ -24,31 +28,41 @@
 //!   and tap, with a validity check (division exact, result in range) instead of flipping the
 //!   weight or inserting zeros: for stride 2 three quarters of the gathered taps are skipped zeros
 //!   (correctness over speed).
-//! * **wgrad** is deterministic: each block owns its `dw` tile and reduces over all `n·oh·ow`
-//!   (no atomics, no split-K; a big `n·oh·ow` with a small `dw` leaves SMs idle).
+//! * **wgrad** is deterministic: each block owns its `dw` tile and reduces over all `n·oh·ow`, or,
+//!   when the `dw` tiles are too few to fill the GPU ([`wgrad_splits`]), over one of `s` k-ranges
+//!   into an f32 (f64) workspace that a second kernel sums in a fixed order (split-K, no atomics).
 //! * f32/f64: SIMT, block tile 64×64×8, 4×4 micro-tile per thread, exact FMA in the element type.
 //!   bf16/f16: `mma.sync` m16n8k16 (f32 accumulate), 4 warps as 2×2, warp tile 32×32, block tile
 //!   64×64×32, operands staged k-contiguous (`As[m][k]`, `Bs[n][k]`, rows padded to 40 halves,
 //!   fragments as 32-bit pair loads, conflict-free); bias added in f32 and the result rounded once.
 //! * Both double-buffer shared memory, the next k-tile's gathers held in registers during the math,
-//!   one `__syncthreads` per k-tile. Index decomposition is in 32-bit integers (hence [`supported`]).
+//!   one `__syncthreads` per k-tile. Each thread gathers a run of consecutive k (2 in the SIMT
+//!   kernels, 16 in the tensor-core ones) from one fixed A row and one fixed B column: the
+//!   row/column index is decomposed once per block, k once per run (32-bit integer divisions,
+//!   hence [`supported`]), then advanced by a mixed-radix cursor (compares, no divisions). The
+//!   SIMT micro-tile reads shared memory as 16-byte vectors.
 //!
 //! # Resources (ptxas, CUDA 13.0, `-O3`)
 //!
 //! | kernel | sm_80 registers | sm_90 registers | spills | static shared |
 //! |---|---|---|---|---|
-//! | `conv2d_fwd_f32` / `dgrad` / `wgrad` | 63 / 57 / 47 | 60 / 64 / 48 | none | 8.5 KB |
-//! | `conv2d_fwd_f64` / `dgrad` / `wgrad` | 118 / 96 / 76 | 118 / 120 / 84 | none | 17 KB |
-//! | `conv2d_fwd_bf16` / `dgrad` / `wgrad` (f16 the same) | 123 / 124 / 122 | 126 / 126 / 127 | none | 20 KB |
+//! | `conv2d_fwd_f32` / `dgrad` / `wgrad` | 64 / 62 / 63 | 64 / 64 / 64 | 4 B in `fwd` on sm_90 | 8.5 KB |
+//! | `conv2d_fwd_f64` / `dgrad` / `wgrad` | 80 / 80 / 80 | 78 / 80 / 80 | 4 B (`dgrad`), 24 B (`wgrad`) on sm_90 | 17 KB |
+//! | `conv2d_fwd_bf16` / `dgrad` / `wgrad` (f16 the same) | 124 / 126 / 126 | 119 / 126 / 119 | none | 20 KB |
+//! | `conv2d_wgrad_split_f32` / `f64` / `bf16` | 62 / 80 / 126 | 64 / 80 / 126 | 4 B (f32) on sm_90 | as above |
+//! | `conv2d_wgrad_finish_<dt>` | 26–32 | 28–32 | none | 0 |
 //!
-//! So the SIMT f32 kernels fit 4 blocks (32 warps) per SM by registers, the tensor-core kernels
-//! 4 blocks of 4 warps.
+//! `__launch_bounds__(256, 4)` (f32) and `(256, 3)` (f64) hold the SIMT kernels to 4 and 3 blocks
+//! per SM (unbounded, ptxas took 114-126 registers for f64); the tensor-core kernels fit 4 blocks of
+//! 4 warps per SM.
 //!
 //! # Known gaps (speed; never run on a GPU yet)
 //!
-//! Per element gathers with integer divisions (`k → (c, ki, kj)`, pixel → `(img, oy, ox)`), no
-//! vector loads or `cp.async`, no `ldmatrix`, 64×64 tiles only, no split-K for wgrad, and the
-//! stride-2 dgrad computes on zeros. Expect well below cuDNN until these are addressed.
+//! Element-wise gathers through registers (2-byte loads for 16-bit types, a bounds check per
+//! element, no `cp.async` or vector global loads), pair loads instead of `ldmatrix`, 64×64 tiles
+//! only (small grids for small fwd/dgrad layers), the split-K workspace round trip, and the
+//! stride-2 dgrad multiplies the skipped taps' zeros. Expect well below cuDNN until these are
+//! addressed.
 
 use super::Conv2dParams;
 use crate::cuda_abi::LaunchDims;
@@ -161,7 +175,10 @@ pub fn supported(p: &Conv2dParams) -> Result<(), String> {
     p.validate()?;
     let lim = i32::MAX as usize;
     let checks = [
-        ("n·c_in·h·w", p.n.checked_mul(p.c_in).and_then(|v| v.checked_mul(p.h)).and_then(|v| v.checked_mul(p.w))),
+        (
+            "n·c_in·h·w",
+            p.n.checked_mul(p.c_in).and_then(|v| v.checked_mul(p.h)).and_then(|v| v.checked_mul(p.w)),
+        ),
         ("n·c_out·oh·ow", p.n.checked_mul(p.c_out).and_then(|v| v.checked_mul(p.out_h() * p.out_w()))),
         ("c_out·cpg·kh·kw", Some(p.w_len())),
         ("h + 2·pad_h + dil_h·kh", Some(p.h + 2 * p.padding[0] + p.dilation[0] * p.kh)),
@@ -217,4 +234,59 @@ pub fn launch_dims(pass: ConvPass, p: &Conv2dParams, dtype: &str) -> Result<Opti
 /// The kernel name of `pass` for `dtype`, e.g. `conv2d_dgrad_bf16`.
 pub fn kernel_name(pass: ConvPass, dtype: &str) -> String {
     format!("{}_{dtype}", pass.stem())
+}
+
+/// Blocks the split-K weight gradient aims for: 4 resident blocks on each of an H100's 132 SMs.
+const WGRAD_TARGET_BLOCKS: usize = 4 * 132;
+/// Least reduction length per split (k-tiles of 256 elements): below that the partial sums and the
+/// finishing pass cost more than the parallelism gains.
+const WGRAD_MIN_K_PER_SPLIT: usize = 256;
+/// Most splits.
+const WGRAD_MAX_SPLITS: usize = 64;
+
+/// How many k-ranges the weight gradient of `p` is split into (1: the plain `conv2d_wgrad_<dt>`).
+///
+/// With `s > 1` the runtime launches `conv2d_wgrad_split_<dt>(x, dy, ws, args, s: i64)` with
+/// [`wgrad_split_launch_dims`] (grid.z = `s · groups`; block z reduces k-tiles
+/// `[split·per, (split+1)·per)`, `per = ⌈k-tiles / s⌉`, of group `z % groups`, `split = z / groups`,
+/// writing its partial `dw` to `ws + split · w_len`; a split past the end writes zeros), into a
+/// workspace of `s · w_len` accumulator elements ([`wgrad_workspace_dtype`]), then
+/// `conv2d_wgrad_finish_<dt>(ws, dw, w_len: i64, s: i64)` with [`wgrad_finish_launch_dims`], which
+/// sums the partials of each element in split order (deterministic: no atomics) and rounds once.
+/// Chosen when the output tiles alone give fewer than 528 blocks and the reduction is long
+/// (`n·oh·ow ≥ 512`): e.g. 3×3, C 256→256, N 8, 64² has 144 tiles and `n·oh·ow = 32768` → 4 splits.
+pub fn wgrad_splits(p: &Conv2dParams, dtype: &str) -> usize {
+    let Ok(tc) = tensor_cores(dtype) else { return 1 };
+    let tile = if tc { TC_TILE } else { SIMT_TILE };
+    let (m, n, k) = ConvPass::WeightGrad.gemm_dims(p);
+    let blocks = m.div_ceil(tile.0) * n.div_ceil(tile.1) * p.groups;
+    if blocks == 0 || blocks >= WGRAD_TARGET_BLOCKS {
+        return 1;
+    }
+    let by_k = k / WGRAD_MIN_K_PER_SPLIT;
+    let by_grid = MAX_GRID_YZ / p.groups.max(1);
+    WGRAD_TARGET_BLOCKS.div_ceil(blocks).min(by_k).min(WGRAD_MAX_SPLITS).min(by_grid).max(1)
+}
+
+/// The workspace element type of the split-K weight gradient: `"f64"` for f64, else `"f32"`.
+pub fn wgrad_workspace_dtype(dtype: &str) -> &'static str {
+    if dtype == "f64" { "f64" } else { "f32" }
+}
+
+/// Launch shape of `conv2d_wgrad_split_<dtype>` with `splits` k-ranges (`Ok(None)`: nothing to do).
+pub fn wgrad_split_launch_dims(
+    p: &Conv2dParams,
+    dtype: &str,
+    splits: usize,
+) -> Result<Option<LaunchDims>, String> {
+    let dims = launch_dims(ConvPass::WeightGrad, p, dtype)?;
+    if splits == 0 || splits * p.groups > MAX_GRID_YZ {
+        return Err(format!("conv2d_wgrad_split: {splits} splits × {} groups exceed the grid", p.groups));
+    }
+    Ok(dims.map(|d| LaunchDims { grid: (d.grid.0, d.grid.1, (splits * p.groups) as u32), ..d }))
+}
+
+/// Launch shape of `conv2d_wgrad_finish_<dtype>` over the `w_len` weight-gradient elements.
+pub fn wgrad_finish_launch_dims(p: &Conv2dParams) -> LaunchDims {
+    LaunchDims::linear(p.w_len(), 256, 132 * 8)
 }

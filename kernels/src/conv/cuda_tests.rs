@@ -15,7 +15,11 @@
 //!   reference rounds its f64 result the same way, so they may differ by one ulp where the two
 //!   straddle a rounding boundary): rel 2⁻⁷ (bf16) / 2⁻¹⁰ (f16) plus the f32 tolerance. The emulated
 //!   `mma.sync` rebuilds A and B from the fragments per the PTX ISA layout, so a wrong fragment
-//!   index fails here (checked: swapping `af[i][1]` and `af[i][2]` fails every tensor-core test).
+//!   index fails here.
+//!
+//! Mutations tried once by hand (both caught): swapping the A fragment registers `af[i][1]` and
+//! `af[i][2]` in the tensor-core kernel failed every bf16/f16 test; dropping the dgrad validity
+//! check `oy·sh != ty` failed the stride-2 input-gradient cases (f32, f64) and the CPU comparison.
 
 use super::cuda::{self, ConvArgs, ConvPass};
 use super::{Conv2dParams, reference};
@@ -36,6 +40,14 @@ unsafe extern "C" {
     fn conv2d_fwd_f16(x: *const u16, w: *const u16, b: *const u16, y: *mut u16, a: ConvArgs);
     fn conv2d_dgrad_f16(dy: *const u16, w: *const u16, dx: *mut u16, a: ConvArgs);
     fn conv2d_wgrad_f16(x: *const u16, dy: *const u16, dw: *mut u16, a: ConvArgs);
+    fn conv2d_wgrad_split_f32(x: *const f32, dy: *const f32, ws: *mut f32, a: ConvArgs, splits: i64);
+    fn conv2d_wgrad_split_f64(x: *const f64, dy: *const f64, ws: *mut f64, a: ConvArgs, splits: i64);
+    fn conv2d_wgrad_split_bf16(x: *const u16, dy: *const u16, ws: *mut f32, a: ConvArgs, splits: i64);
+    fn conv2d_wgrad_split_f16(x: *const u16, dy: *const u16, ws: *mut f32, a: ConvArgs, splits: i64);
+    fn conv2d_wgrad_finish_f32(ws: *const f32, dw: *mut f32, len: i64, splits: i64);
+    fn conv2d_wgrad_finish_f64(ws: *const f64, dw: *mut f64, len: i64, splits: i64);
+    fn conv2d_wgrad_finish_bf16(ws: *const f32, dw: *mut u16, len: i64, splits: i64);
+    fn conv2d_wgrad_finish_f16(ws: *const f32, dw: *mut u16, len: i64, splits: i64);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,7 +137,10 @@ fn cases() -> Vec<(&'static str, Conv2dParams)> {
         ("1x1", params(2, 20, 12, [5, 7], [1, 1], [1, 1], [0, 0], [1, 1], 1)),
         ("3x3 stride 2 pad 1", params(2, 4, 6, [7, 9], [3, 3], [2, 2], [1, 1], [1, 1], 1)),
         ("3x3 pad 1 groups 2", params(2, 8, 6, [5, 7], [3, 3], [1, 1], [1, 1], [1, 1], 2)),
-        ("3x2 dil 2 pad (2,1) stride (2,1) groups 3", params(2, 9, 6, [7, 6], [3, 2], [2, 1], [2, 1], [2, 2], 3)),
+        (
+            "3x2 dil 2 pad (2,1) stride (2,1) groups 3",
+            params(2, 9, 6, [7, 6], [3, 2], [2, 1], [2, 1], [2, 2], 3),
+        ),
         ("70 out channels", params(2, 3, 70, [5, 4], [3, 3], [1, 1], [1, 1], [1, 1], 1)),
     ]
 }
@@ -137,11 +152,9 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
     let mut rv = |n: usize| -> Vec<f64> { rng.vec_f64(n).into_iter().map(|x| kind.round(x)).collect() };
     let (x, w, dy, b) = (rv(p.x_len()), rv(p.w_len()), rv(p.y_len()), rv(p.c_out));
     let (inputs, out_len, want): (Vec<&[f64]>, usize, Vec<f64>) = match pass {
-        ConvPass::Forward => (
-            vec![&x, &w],
-            p.y_len(),
-            reference::conv2d_forward(p, &x, &w, bias.then_some(&b[..])),
-        ),
+        ConvPass::Forward => {
+            (vec![&x, &w], p.y_len(), reference::conv2d_forward(p, &x, &w, bias.then_some(&b[..])))
+        }
         ConvPass::InputGrad => (vec![&dy, &w], p.x_len(), reference::conv2d_backward_input(p, &w, &dy)),
         ConvPass::WeightGrad => (vec![&x, &dy], p.w_len(), reference::conv2d_backward_weight(p, &x, &dy)),
     };
@@ -157,7 +170,8 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
                     let bb: Vec<$t> = b.iter().map(|&v| v as $t).collect();
                     let mut out = vec![<$t>::NAN; out_len];
                     if let Some(dims) = dims {
-                        let (a0, a1, ab, o) = (CPtr::of(&i0), CPtr::of(&i1), CPtr::of(&bb), Ptr::of(&mut out));
+                        let (a0, a1, ab, o) =
+                            (CPtr::of(&i0), CPtr::of(&i1), CPtr::of(&bb), Ptr::of(&mut out));
                         let bp = if bias { ab.get() } else { std::ptr::null() };
                         let bp = CPtr(bp);
                         // SAFETY: buffers have the lengths the kernel reads/writes for `args`
@@ -190,10 +204,14 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
                 // SAFETY: as above.
                 emu::launch(dims, || unsafe {
                     match (pass, bf) {
-                        (ConvPass::Forward, true) => conv2d_fwd_bf16(a0.get(), a1.get(), bp.get(), o.get(), args),
+                        (ConvPass::Forward, true) => {
+                            conv2d_fwd_bf16(a0.get(), a1.get(), bp.get(), o.get(), args)
+                        }
                         (ConvPass::InputGrad, true) => conv2d_dgrad_bf16(a0.get(), a1.get(), o.get(), args),
                         (ConvPass::WeightGrad, true) => conv2d_wgrad_bf16(a0.get(), a1.get(), o.get(), args),
-                        (ConvPass::Forward, false) => conv2d_fwd_f16(a0.get(), a1.get(), bp.get(), o.get(), args),
+                        (ConvPass::Forward, false) => {
+                            conv2d_fwd_f16(a0.get(), a1.get(), bp.get(), o.get(), args)
+                        }
                         (ConvPass::InputGrad, false) => conv2d_dgrad_f16(a0.get(), a1.get(), o.get(), args),
                         (ConvPass::WeightGrad, false) => conv2d_wgrad_f16(a0.get(), a1.get(), o.get(), args),
                     }
@@ -213,7 +231,12 @@ fn check_all(kind: Kind, pass: ConvPass) {
                 continue;
             }
             let (got, want, k) = run(kind, pass, &p, bias, 100 + i as u64);
-            assert_close(&format!("{} {} {what} bias {bias}", pass.stem(), kind.name()), &got, &want, kind.tol(k));
+            assert_close(
+                &format!("{} {} {what} bias {bias}", pass.stem(), kind.name()),
+                &got,
+                &want,
+                kind.tol(k),
+            );
         }
     }
 }
@@ -260,7 +283,8 @@ fn f16_all_passes() {
 fn f32_matches_the_cpu_conv() {
     let p = params(2, 6, 8, [6, 5], [3, 3], [2, 1], [1, 1], [1, 1], 2);
     let mut rng = TestRng::new(7);
-    let (x, w, b, dy) = (rng.vec_f32(p.x_len()), rng.vec_f32(p.w_len()), rng.vec_f32(p.c_out), rng.vec_f32(p.y_len()));
+    let (x, w, b, dy) =
+        (rng.vec_f32(p.x_len()), rng.vec_f32(p.w_len()), rng.vec_f32(p.c_out), rng.vec_f32(p.y_len()));
     let mut cy = vec![0f32; p.y_len()];
     let mut cdx = vec![0f32; p.x_len()];
     let mut cdw = vec![0f32; p.w_len()];
@@ -268,7 +292,8 @@ fn f32_matches_the_cpu_conv() {
     super::conv2d_backward_input(&p, &w, &dy, &mut cdx);
     super::conv2d_backward_weight(&p, &x, &dy, &mut cdw);
     let args = ConvArgs::new(&p);
-    let (mut y, mut dx, mut dw) = (vec![f32::NAN; p.y_len()], vec![f32::NAN; p.x_len()], vec![f32::NAN; p.w_len()]);
+    let (mut y, mut dx, mut dw) =
+        (vec![f32::NAN; p.y_len()], vec![f32::NAN; p.x_len()], vec![f32::NAN; p.w_len()]);
     let (xp, wp, bp, dyp) = (CPtr::of(&x), CPtr::of(&w), CPtr::of(&b), CPtr::of(&dy));
     let (yp, dxp, dwp) = (Ptr::of(&mut y), Ptr::of(&mut dx), Ptr::of(&mut dw));
     for pass in [ConvPass::Forward, ConvPass::InputGrad, ConvPass::WeightGrad] {
@@ -301,9 +326,10 @@ fn race_check_simt_and_tensor_core() {
     let (xp, wp, yp) = (CPtr::of(&x), CPtr::of(&w), Ptr::of(&mut y));
     let dims = cuda::launch_dims(ConvPass::Forward, &p, "f32").unwrap().unwrap();
     // SAFETY: buffers sized for `p`; null bias is allowed.
-    let races =
-        emu::launch_checked(dims, || unsafe { conv2d_fwd_f32(xp.get(), wp.get(), std::ptr::null(), yp.get(), args) })
-            .unwrap();
+    let races = emu::launch_checked(dims, || unsafe {
+        conv2d_fwd_f32(xp.get(), wp.get(), std::ptr::null(), yp.get(), args)
+    })
+    .unwrap();
     assert!(races.is_empty(), "{races:?}");
     let xb = Bf16.to_bits(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
     let dy = Bf16.to_bits(&rng.vec_f64(p.y_len()));
@@ -312,7 +338,8 @@ fn race_check_simt_and_tensor_core() {
     let dims = cuda::launch_dims(ConvPass::WeightGrad, &p, "bf16").unwrap().unwrap();
     // SAFETY: as above.
     let races =
-        emu::launch_checked(dims, || unsafe { conv2d_wgrad_bf16(xbp.get(), dyp.get(), dwp.get(), args) }).unwrap();
+        emu::launch_checked(dims, || unsafe { conv2d_wgrad_bf16(xbp.get(), dyp.get(), dwp.get(), args) })
+            .unwrap();
     assert!(races.is_empty(), "{races:?}");
 }
 
@@ -342,4 +369,104 @@ fn empty_batch_weight_grad_is_zero() {
         assert_eq!(got, want);
         assert!(got.iter().all(|&v| v == 0.0));
     }
+}
+
+/// The split-K weight gradient (partials into a workspace, then the ordered finishing sum) for
+/// `splits` k-ranges; returns (got, want) as [`run`].
+fn run_split(kind: Kind, p: &Conv2dParams, splits: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = TestRng::new(seed);
+    let mut rv = |n: usize| -> Vec<f64> { rng.vec_f64(n).into_iter().map(|x| kind.round(x)).collect() };
+    let (x, dy) = (rv(p.x_len()), rv(p.y_len()));
+    let want: Vec<f64> =
+        reference::conv2d_backward_weight(p, &x, &dy).into_iter().map(|v| kind.round(v)).collect();
+    let args = ConvArgs::new(p);
+    let dims = cuda::wgrad_split_launch_dims(p, kind.name(), splits).unwrap().unwrap();
+    let fin = cuda::wgrad_finish_launch_dims(p);
+    let (len, s) = (p.w_len() as i64, splits as i64);
+    let got = match kind {
+        F32 | F64 => {
+            macro_rules! simt {
+                ($t:ty, $split:ident, $finish:ident) => {{
+                    let (xv, dyv): (Vec<$t>, Vec<$t>) =
+                        (x.iter().map(|&v| v as $t).collect(), dy.iter().map(|&v| v as $t).collect());
+                    let mut ws = vec![<$t>::NAN; splits * p.w_len()];
+                    let mut dw = vec![<$t>::NAN; p.w_len()];
+                    let (xp, dyp, wsp, dwp) =
+                        (CPtr::of(&xv), CPtr::of(&dyv), Ptr::of(&mut ws), Ptr::of(&mut dw));
+                    // SAFETY: x, dy sized for `p`; ws holds splits·w_len, dw w_len elements.
+                    emu::launch(dims, || unsafe { $split(xp.get(), dyp.get(), wsp.get(), args, s) }).unwrap();
+                    // SAFETY: as above.
+                    emu::launch(fin, || unsafe { $finish(wsp.cst(), dwp.get(), len, s) }).unwrap();
+                    dw.iter().map(|&v| v as f64).collect::<Vec<f64>>()
+                }};
+            }
+            if kind == F32 {
+                simt!(f32, conv2d_wgrad_split_f32, conv2d_wgrad_finish_f32)
+            } else {
+                simt!(f64, conv2d_wgrad_split_f64, conv2d_wgrad_finish_f64)
+            }
+        }
+        Bf16 | F16 => {
+            let (xv, dyv) = (kind.to_bits(&x), kind.to_bits(&dy));
+            let mut ws = vec![f32::NAN; splits * p.w_len()];
+            let mut dw = vec![0x7fc0u16; p.w_len()];
+            let (xp, dyp, wsp, dwp) = (CPtr::of(&xv), CPtr::of(&dyv), Ptr::of(&mut ws), Ptr::of(&mut dw));
+            let bf = kind == Bf16;
+            // SAFETY: as above.
+            emu::launch(dims, || unsafe {
+                if bf {
+                    conv2d_wgrad_split_bf16(xp.get(), dyp.get(), wsp.get(), args, s)
+                } else {
+                    conv2d_wgrad_split_f16(xp.get(), dyp.get(), wsp.get(), args, s)
+                }
+            })
+            .unwrap();
+            // SAFETY: as above.
+            emu::launch(fin, || unsafe {
+                if bf {
+                    conv2d_wgrad_finish_bf16(wsp.cst(), dwp.get(), len, s)
+                } else {
+                    conv2d_wgrad_finish_f16(wsp.cst(), dwp.get(), len, s)
+                }
+            })
+            .unwrap();
+            kind.from_bits(&dw)
+        }
+    };
+    (got, want)
+}
+
+/// Split-K weight gradient: 2 splits, an uneven split count, and more splits than k-tiles (the
+/// surplus splits write zero partials), on every dtype.
+#[test]
+fn split_k_weight_grad() {
+    let cases = cases();
+    for kind in [F32, F64, Bf16, F16] {
+        for (i, (what, p)) in [&cases[0], &cases[2], &cases[4]].into_iter().enumerate() {
+            let k = ConvPass::WeightGrad.gemm_dims(p).2;
+            let bk = if matches!(kind, Bf16 | F16) { cuda::TC_TILE.2 } else { cuda::SIMT_TILE.2 };
+            for splits in [2, 3, k.div_ceil(bk) + 2] {
+                let (got, want) = run_split(kind, p, splits, 200 + i as u64);
+                assert_close(
+                    &format!("wgrad split {splits} {} {what}", kind.name()),
+                    &got,
+                    &want,
+                    kind.tol(k),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn split_k_plan() {
+    // The benchmark layer: 144 dw tiles, n·oh·ow = 32768 → 4 splits; a big dw needs none.
+    let big = params(8, 256, 256, [64, 64], [3, 3], [1, 1], [1, 1], [1, 1], 1);
+    assert_eq!(cuda::wgrad_splits(&big, "f32"), 4);
+    assert_eq!(cuda::wgrad_splits(&big, "bf16"), 4);
+    let small_k = params(1, 4, 4, [8, 8], [3, 3], [1, 1], [1, 1], [1, 1], 1);
+    assert_eq!(cuda::wgrad_splits(&small_k, "f32"), 1);
+    let d = cuda::wgrad_split_launch_dims(&big, "f32", 4).unwrap().unwrap();
+    assert_eq!(d.grid, (36, 4, 4));
+    assert_eq!(cuda::wgrad_workspace_dtype("bf16"), "f32");
 }

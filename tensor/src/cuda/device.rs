@@ -15,8 +15,8 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
     LaunchConfig, PushKernelArg, sys,
 };
-use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::conv::cuda::ConvArgs;
+use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

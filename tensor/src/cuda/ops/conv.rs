@@ -6,9 +6,12 @@
 
 use super::{float_suffix, storage};
 use crate::cuda::{CudaStorage, KArg, has_kernel};
-use crate::{Error, Result, Tensor};
+use crate::{DType, Error, Result, Tensor};
 use kernels::conv::Conv2dParams;
-use kernels::conv::cuda::{ConvArgs, ConvPass, kernel_name, launch_dims};
+use kernels::conv::cuda::{
+    ConvArgs, ConvPass, kernel_name, launch_dims, wgrad_finish_launch_dims, wgrad_split_launch_dims,
+    wgrad_splits,
+};
 
 /// Launches `pass` with the contiguous `inputs` (in the kernel's argument order), the optional bias
 /// pointer (forward only), and a fresh output of `out_shape`.
@@ -60,8 +63,43 @@ pub(crate) fn backward_input(p: &Conv2dParams, w: &Tensor, dy: &Tensor) -> Resul
     launch("conv2d_backward_input", ConvPass::InputGrad, p, [dy, w], None, &[p.n, p.c_in, p.h, p.w])
 }
 
-/// `dw` from the input and the output gradient.
+/// `dw` from the input and the output gradient: one kernel, or split-K (partial sums into an f32
+/// / f64 workspace, then an ordered finishing sum) when the `dw` tiles alone would leave the GPU
+/// idle (`kernels::conv::cuda::wgrad_splits`).
 pub(crate) fn backward_weight(p: &Conv2dParams, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    let op = "conv2d_backward_weight";
     let shape = [p.c_out, p.c_in / p.groups, p.kh, p.kw];
-    launch("conv2d_backward_weight", ConvPass::WeightGrad, p, [x, dy], None, &shape)
+    let dt = float_suffix(op, x.dtype())?;
+    let splits = wgrad_splits(p, dt);
+    let (split_name, finish_name) = (format!("conv2d_wgrad_split_{dt}"), format!("conv2d_wgrad_finish_{dt}"));
+    if splits <= 1 || !has_kernel(&split_name) || !has_kernel(&finish_name) {
+        return launch(op, ConvPass::WeightGrad, p, [x, dy], None, &shape);
+    }
+    let dims = wgrad_split_launch_dims(p, dt, splits).map_err(|e| Error::invalid(op, e))?;
+    let (x, dy) = (x.contiguous()?, dy.contiguous()?);
+    let (sx, dev) = storage(op, &x)?;
+    let (sdy, _) = storage(op, &dy)?;
+    let ws_dtype = if dt == "f64" { DType::F64 } else { DType::F32 };
+    let ws = CudaStorage::alloc(&dev, ws_dtype, splits * p.w_len())?;
+    let out = CudaStorage::alloc(&dev, x.dtype(), p.w_len())?;
+    if let Some(dims) = dims {
+        let (len, s) = (p.w_len() as i64, splits as i64);
+        dev.launch(
+            &split_name,
+            dims,
+            &[
+                KArg::Ptr(sx.ptr_at(x.offset())),
+                KArg::Ptr(sdy.ptr_at(dy.offset())),
+                KArg::Ptr(ws.ptr()),
+                KArg::Conv(ConvArgs::new(p)),
+                KArg::I64(s),
+            ],
+        )?;
+        dev.launch(
+            &finish_name,
+            wgrad_finish_launch_dims(p),
+            &[KArg::Ptr(ws.ptr()), KArg::Ptr(out.ptr()), KArg::I64(len), KArg::I64(s)],
+        )?;
+    }
+    Ok(Tensor::from_cuda(out, &shape))
 }

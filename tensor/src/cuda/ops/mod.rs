@@ -120,7 +120,11 @@ pub fn runtime_kernels() -> Vec<String> {
         ],
         &F,
     );
-    per(&mut v, &["conv2d_fwd", "conv2d_dgrad", "conv2d_wgrad"], &F);
+    per(
+        &mut v,
+        &["conv2d_fwd", "conv2d_dgrad", "conv2d_wgrad", "conv2d_wgrad_split", "conv2d_wgrad_finish"],
+        &F,
+    );
     per(&mut v, &["index_select_bwd"], &["f32", "f64"]);
     v.extend(["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill"].map(String::from));
     per(&mut v, &["philox_uniform", "philox_normal", "adamw_step"], &["f32", "f64"]);
