@@ -85,14 +85,14 @@ impl Kind {
             F16 => Tolerance::new(2f64.powi(-10) + f32t.rel, f32t.abs),
         }
     }
-    fn to_bits(self, v: &[f64]) -> Vec<u16> {
+    fn encode(self, v: &[f64]) -> Vec<u16> {
         match self {
             Bf16 => v.iter().map(|&x| bf16::from_f64(x).to_bits()).collect(),
             F16 => v.iter().map(|&x| f16::from_f64(x).to_bits()).collect(),
             _ => unreachable!(),
         }
     }
-    fn from_bits(self, v: &[u16]) -> Vec<f64> {
+    fn decode(self, v: &[u16]) -> Vec<f64> {
         match self {
             Bf16 => v.iter().map(|&b| bf16::from_bits(b).to_f64()).collect(),
             F16 => v.iter().map(|&b| f16::from_bits(b).to_f64()).collect(),
@@ -195,7 +195,7 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
             }
         }
         Bf16 | F16 => {
-            let (i0, i1, bb) = (kind.to_bits(inputs[0]), kind.to_bits(inputs[1]), kind.to_bits(&b));
+            let (i0, i1, bb) = (kind.encode(inputs[0]), kind.encode(inputs[1]), kind.encode(&b));
             let mut out = vec![0x7fc0u16; out_len]; // NaN in both formats
             if let Some(dims) = dims {
                 let (a0, a1, ab, o) = (CPtr::of(&i0), CPtr::of(&i1), CPtr::of(&bb), Ptr::of(&mut out));
@@ -218,7 +218,7 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
                 })
                 .unwrap();
             }
-            kind.from_bits(&out)
+            kind.decode(&out)
         }
     };
     (got, want, pass.gemm_dims(p).2)
@@ -331,8 +331,8 @@ fn race_check_simt_and_tensor_core() {
     })
     .unwrap();
     assert!(races.is_empty(), "{races:?}");
-    let xb = Bf16.to_bits(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
-    let dy = Bf16.to_bits(&rng.vec_f64(p.y_len()));
+    let xb = Bf16.encode(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let dy = Bf16.encode(&rng.vec_f64(p.y_len()));
     let mut dw = vec![0u16; p.w_len()];
     let (xbp, dyp, dwp) = (CPtr::of(&xb), CPtr::of(&dy), Ptr::of(&mut dw));
     let dims = cuda::launch_dims(ConvPass::WeightGrad, &p, "bf16").unwrap().unwrap();
@@ -407,7 +407,7 @@ fn run_split(kind: Kind, p: &Conv2dParams, splits: usize, seed: u64) -> (Vec<f64
             }
         }
         Bf16 | F16 => {
-            let (xv, dyv) = (kind.to_bits(&x), kind.to_bits(&dy));
+            let (xv, dyv) = (kind.encode(&x), kind.encode(&dy));
             let mut ws = vec![f32::NAN; splits * p.w_len()];
             let mut dw = vec![0x7fc0u16; p.w_len()];
             let (xp, dyp, wsp, dwp) = (CPtr::of(&xv), CPtr::of(&dyv), Ptr::of(&mut ws), Ptr::of(&mut dw));
@@ -430,7 +430,7 @@ fn run_split(kind: Kind, p: &Conv2dParams, splits: usize, seed: u64) -> (Vec<f64
                 }
             })
             .unwrap();
-            kind.from_bits(&dw)
+            kind.decode(&dw)
         }
     };
     (got, want)
