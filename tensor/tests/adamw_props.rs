@@ -4,9 +4,9 @@
 //! rounding in the dtype, scalars computed once in f64), for a step with and without weight decay
 //! and at several step counts (bias corrections).
 
+use kernels::optim::{AdamWHyper, AdamWScalars};
 use proptest::prelude::*;
 use tensor::{DType, Tensor};
-use kernels::optim::{AdamWHyper, AdamWScalars};
 
 /// The composed formula, op for op as `nn/src/optim/adamw.rs`.
 fn composed(h: &AdamWHyper, step: u64, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor) -> [Tensor; 3] {
