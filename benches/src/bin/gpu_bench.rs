@@ -130,6 +130,9 @@ fn gn_silu_cases(v: &mut Vec<Case>, dev: Device) -> Result<()> {
 
 /// Median GPU time in ms of `reps` runs after `warmup` runs.
 fn time_case(gpu: &CudaDevice, c: &Case, warmup: usize, reps: usize) -> Result<f64> {
+    // One NVTX range per case (shown by `nsys profile` when libnvToolsExt is found; else a no-op).
+    let shape = c.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+    let _range = tensor::cuda::nvtx::range(format!("{} {shape} {}", c.op, c.dtype));
     for _ in 0..warmup {
         (c.run)()?;
     }
