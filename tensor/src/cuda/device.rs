@@ -15,6 +15,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
     LaunchConfig, PushKernelArg, sys,
 };
+use kernels::attention::cuda::AttnArgs;
 use kernels::conv::cuda::ConvArgs;
 use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::gemm::cuda::GemmArgs;
@@ -210,6 +211,8 @@ pub enum KArg {
     Gemm(GemmArgs),
     /// The by-value `struct ConvArgs` of conv.cu (`repr(C)` mirror in `kernels::conv::cuda`).
     Conv(ConvArgs),
+    /// The by-value `struct AttnArgs` of attention.cu (mirror in `kernels::attention::cuda`).
+    Attn(AttnArgs),
 }
 
 impl CudaDevice {
@@ -353,6 +356,7 @@ impl CudaDevice {
                 KArg::Strided(v) => b.arg(v),
                 KArg::Gemm(v) => b.arg(v),
                 KArg::Conv(v) => b.arg(v),
+                KArg::Attn(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {
