@@ -1,6 +1,7 @@
 //! Group norm and layer norm with optional affine; fused backward from the kernels using the saved
-//! mean and 1/std.
+//! mean and 1/std. Under [`crate::autocast`] half inputs are cast to f32 first (f32 output).
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{NormOutput, Tensor};
@@ -72,12 +73,16 @@ impl Var {
         beta: Option<&Var>,
         eps: f64,
     ) -> Result<Var> {
-        let s = self.value().group_norm(groups, gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
-        record(self, Kind::Group(groups), gamma, beta, s)
+        let (x, gamma, beta) = (upper(self)?, gamma.map(upper).transpose()?, beta.map(upper).transpose()?);
+        let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+        let s = x.value().group_norm(groups, gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
+        record(&x, Kind::Group(groups), gamma, beta, s)
     }
     /// Layer normalisation over the last dimension, with optional affine.
     pub fn layer_norm(&self, gamma: Option<&Var>, beta: Option<&Var>, eps: f64) -> Result<Var> {
-        let s = self.value().layer_norm(gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
-        record(self, Kind::Layer, gamma, beta, s)
+        let (x, gamma, beta) = (upper(self)?, gamma.map(upper).transpose()?, beta.map(upper).transpose()?);
+        let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+        let s = x.value().layer_norm(gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
+        record(&x, Kind::Layer, gamma, beta, s)
     }
 }
