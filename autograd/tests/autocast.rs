@@ -274,10 +274,11 @@ fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
 /// rounds its inputs and its output to bf16 (relative error ≤ u each); the model chains 5 such ops
 /// (two convs, attention, linear, plus the casts between them), and the errors of independent
 /// roundings add roughly in quadrature, so the loss is expected within a few u and each parameter's
-/// gradient (a product of the same chain, backward) within ~10 u. Bounds: loss |Δ|/loss ≤ 4u
-/// (1.6e-2); gradient relative L2 error ≤ 12u (4.7e-2) per parameter. The f32 run must be within
-/// 1e-5 of f64 (sums of ~100 terms at f32's 6e-8), and the autocast run must differ from f32 by
-/// more than 1e-4 (it really computed in bf16). Measured: see the assertion messages.
+/// gradient (a product of the same chain, backward) within a few u. Measured: loss 1.0e-3 (0.27u),
+/// gradients 1.9e-3 … 6.7e-3 (0.5u … 1.7u). Bounds: loss |Δ|/loss ≤ u (3.9e-3); gradient relative
+/// L2 error ≤ 4u (1.6e-2) per parameter, about 2.3× the worst measured. The f32 run must be
+/// within 1e-5 of f64 (sums of ~100 terms at f32's 6e-8; measured ≤ 3.7e-7), and the autocast run
+/// must differ from f32 by more than 1e-4 (it really computed in bf16).
 #[test]
 fn autocast_loss_and_gradients_track_f32_within_bf16_tolerance() {
     let reference = run(DType::F64, false);
@@ -287,7 +288,7 @@ fn autocast_loss_and_gradients_track_f32_within_bf16_tolerance() {
     let rel = |x: f64| (x - reference.loss).abs() / reference.loss.abs();
     assert!(rel(full.loss) < 1e-5, "f32 loss {} vs f64 {}", full.loss, reference.loss);
     assert!(
-        rel(mixed.loss) < 4.0 * u,
+        rel(mixed.loss) < u,
         "autocast loss {} vs f64 {} (rel {:.2e})",
         mixed.loss,
         reference.loss,
@@ -300,7 +301,7 @@ fn autocast_loss_and_gradients_track_f32_within_bf16_tolerance() {
         let e16 = rel_l2(&mixed.grads[i], &reference.grads[i]);
         eprintln!("{name}: f32 {e32:.2e}, autocast {e16:.2e}");
         assert!(e32 < 1e-5, "{name}: f32 gradient rel L2 error {e32:.2e}");
-        assert!(e16 < 12.0 * u, "{name}: autocast gradient rel L2 error {e16:.2e} > 12u");
+        assert!(e16 < 4.0 * u, "{name}: autocast gradient rel L2 error {e16:.2e} > 4u");
         worst = worst.max(e16);
     }
     assert!(worst > 1e-4, "autocast gradients equal f32 ones ({worst:.2e}): nothing ran in bf16");

@@ -91,14 +91,15 @@ fn precision_parses_and_rejects_unknown_values() {
 /// bf16 autocast tracks f32 from the same seed: same data, timesteps and noise each step, so the
 /// per-step losses are paired.
 ///
-/// Bound: |bf16 − f32| ≤ 0.02 + 0.05·f32 at every step. At step 0 the two differ only by the
-/// forward's bf16 rounding (unit roundoff 2⁻⁸ ≈ 0.4 % per rounded op, a few ops deep: the measured
-/// gap is ~0.2 %); afterwards the weights drift apart as Adam turns slightly different gradients
-/// into updates of size ~lr each, and the gap grows (measured worst over the 30 steps: see the
-/// message, ~1-2 %). The bound leaves about 3× room over that and is still far below the
-/// step-to-step spread of the loss (random timesteps move it by 30-100 %), so a bf16 path that
-/// trained differently, or skipped the f32 loss, would fail. Also checked: the bf16 run's losses
-/// are not bit-identical to f32 (autocast really ran) and every step is finite.
+/// Bound: |bf16 − f32| ≤ 3 % of the f32 loss at every step, ≤ 6 % per resolution (a level's loss
+/// averages fewer elements, and a small loss makes a relative gap larger). At step 0 the two are
+/// equal (the zero-initialised output convolution predicts 0 in any precision); from then on the
+/// forward's bf16 rounding (unit roundoff 2⁻⁸ ≈ 0.4 % per rounded op) changes the gradients
+/// slightly, Adam turns that into updates that differ by up to ~lr per weight, and the gap grows.
+/// Measured over the 30 steps: worst 1.1 % (total), 2.4 % (per resolution), so the bounds leave
+/// ~2.5× room while staying far below the step-to-step spread of the loss (random timesteps move
+/// it by 30–100 %). Also checked: the bf16 losses are not bit-identical to f32 (autocast really
+/// ran) and every step is finite.
 #[test]
 fn bf16_training_tracks_f32_step_by_step() {
     let f32_run = run("", "f32");
@@ -107,18 +108,20 @@ fn bf16_training_tracks_f32_step_by_step() {
     assert_eq!(bf16_run.nan_skipped, 0);
     let mut worst: f64 = 0.0;
     let mut differ = false;
+    let mut worst_res: f64 = 0.0;
     for ((s, a), (_, b)) in f32_run.losses.iter().zip(&bf16_run.losses) {
         assert!(b.is_finite(), "step {s}: bf16 loss {b}");
         let gap = (a - b).abs();
         worst = worst.max(gap / a);
         differ |= a != b;
-        assert!(gap <= 0.02 + 0.05 * a, "step {s}: f32 loss {a:.5}, bf16 {b:.5}");
+        assert!(gap <= 0.03 * a, "step {s}: f32 loss {a:.5}, bf16 {b:.5}");
     }
     for (pa, pb) in f32_run.per_resolution.iter().zip(&bf16_run.per_resolution) {
         for (a, b) in pa.iter().zip(pb) {
-            assert!((a - b).abs() <= 0.02 + 0.05 * a, "per-resolution loss f32 {a:.5} vs bf16 {b:.5}");
+            assert!((a - b).abs() <= 0.06 * a, "per-resolution loss f32 {a:.5} vs bf16 {b:.5}");
+            worst_res = worst_res.max((a - b).abs() / a);
         }
     }
     assert!(differ, "bf16 losses are bit-identical to f32: autocast did not run");
-    eprintln!("worst relative per-step loss gap over 30 steps: {worst:.3e}");
+    eprintln!("worst relative per-step loss gap over 30 steps: {worst:.3e} (per resolution {worst_res:.3e})");
 }
