@@ -21,7 +21,7 @@ def moving(recs, res, window):
     """step -> mean of per_resolution[res] over the last `window` steps that have it (None if short)."""
     out, buf = {}, []
     for s in sorted(recs):
-        pr = recs[s]["per_resolution"]
+        pr = recs[s]["loss_per_resolution"]
         # per_resolution is high -> low; index from the innermost so phases line up
         if res < len(pr):
             buf.append(pr[len(pr) - 1 - res])
@@ -39,7 +39,7 @@ def elapsed(recs):
 def main():
     a, b = load(sys.argv[1]), load(sys.argv[2])
     window = int(sys.argv[3]) if len(sys.argv) > 3 else 50
-    nres = max(len(r["per_resolution"]) for r in a.values())
+    nres = max(len(r["loss_per_resolution"]) for r in a.values())
     names = ["inner (lowest res.)"] + [f"level +{k}" for k in range(1, nres)]
     ma = [moving(a, r, window) for r in range(nres)]
     mb = [moving(b, r, window) for r in range(nres)]
