@@ -6,7 +6,7 @@
 //! | ops | inputs | output |
 //! |---|---|---|
 //! | `matmul`, [`Var::linear`], `conv2d` (bias included), `attention` | f32/f16 → bf16 | bf16 |
-//! | `group_norm`, `layer_norm`, `softmax`, `log_softmax`, `mse_loss`, reductions (`sum`, `mean`, `var`, `max`, `min`), `exp`, `log`, `rsqrt`, `recip`, `powf`, `pow` | f16/bf16 → f32 | f32 |
+//! | `group_norm`, `group_norm_silu` (modulation included), `layer_norm`, `softmax`, `log_softmax`, `mse_loss`, reductions (`sum`, `mean`, `var`, `max`, `min`), `exp`, `log`, `rsqrt`, `recip`, `powf`, `pow` | f16/bf16 → f32 | f32 |
 //! | binary elementwise (`add`, `sub`, `mul`, `div`, `maximum`, `minimum`), `where_cond`, `cat` with mixed float dtypes | the narrower → the wider (f16/bf16 + f32 → f32, f16 + bf16 → f32, anything + f64 → f64) | the wider |
 //! | everything else (activations, views, upsampling, …) | unchanged | the input's dtype |
 //!

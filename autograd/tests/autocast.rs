@@ -59,6 +59,9 @@ fn f32_ops_upcast_half_inputs() {
     autocast(BF, || -> autograd::Result<()> {
         assert_eq!(xb.group_norm(2, Some(&g), Some(&g), 1e-5)?.dtype(), F32);
         assert_eq!(xb.group_norm(2, None, None, 1e-5)?.dtype(), F32);
+        let ss = Var::constant(t32(&[2, 4], 16).to_dtype(BF).unwrap());
+        let fused = xb.group_norm_silu(2, Some(&g), Some(&g), Some((&ss, &ss)), 1e-5)?;
+        assert_eq!(fused.dtype(), F32, "fused GN + modulation + SiLU, bf16 modulation");
         assert_eq!(rows.layer_norm(None, None, 1e-5)?.dtype(), F32);
         assert_eq!(rows.softmax(-1)?.dtype(), F32);
         assert_eq!(rows.log_softmax(-1)?.dtype(), F32);

@@ -15,6 +15,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
     LaunchConfig, PushKernelArg, sys,
 };
+use kernels::attention::cuda::AttnArgs;
 use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
@@ -207,6 +208,8 @@ pub enum KArg {
     Strided(StridedArg),
     /// The by-value `struct GemmArgs` of gemm.cu (`repr(C)` mirror in `kernels::gemm::cuda`).
     Gemm(GemmArgs),
+    /// The by-value `struct AttnArgs` of attention.cu (mirror in `kernels::attention::cuda`).
+    Attn(AttnArgs),
 }
 
 impl CudaDevice {
@@ -349,6 +352,7 @@ impl CudaDevice {
                 KArg::F64(v) => b.arg(v),
                 KArg::Strided(v) => b.arg(v),
                 KArg::Gemm(v) => b.arg(v),
+                KArg::Attn(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {
