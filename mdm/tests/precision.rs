@@ -96,7 +96,7 @@ fn precision_parses_and_rejects_unknown_values() {
 /// equal (the zero-initialised output convolution predicts 0 in any precision); from then on the
 /// forward's bf16 rounding (unit roundoff 2⁻⁸ ≈ 0.4 % per rounded op) changes the gradients
 /// slightly, Adam turns that into updates that differ by up to ~lr per weight, and the gap grows.
-/// Measured over the 30 steps: worst 1.1 % (total), 2.4 % (per resolution), so the bounds leave
+/// Measured over the 30 steps: worst 1.3 % (total), 2.2 % (per resolution), so the bounds leave
 /// ~2.5× room while staying far below the step-to-step spread of the loss (random timesteps move
 /// it by 30–100 %). Also checked: the bf16 losses are not bit-identical to f32 (autocast really
 /// ran) and every step is finite.
