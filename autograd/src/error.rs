@@ -33,6 +33,9 @@ pub enum Error {
     #[error("the output does not require grad (no input requires grad, or it was computed under no_grad)")]
     NoGradPath,
 
+    #[error("autocast needs a half float dtype (bf16 or f16), got {dtype}")]
+    Autocast { dtype: tensor::DType },
+
     #[error("gradcheck: {0}")]
     Gradcheck(String),
 }

@@ -12,9 +12,11 @@
 //! - Audit: labels from [`scope`], [`audit::graph`] text/DOT export with saved bytes per node,
 //!   [`Var::register_hook`], anomaly mode ([`detect_anomaly`]), per-term attribution
 //!   ([`audit::attribution::attribute`]).
+//! - [`autocast`]: bf16 mixed precision scopes (`torch.autocast`), casts recorded as graph nodes.
 //! - [`gradcheck`]: f64 central differences against the analytic gradient.
 
 pub mod audit;
+pub mod autocast;
 pub mod context;
 mod engine;
 mod error;
@@ -24,6 +26,7 @@ pub mod ops;
 pub mod registry;
 mod var;
 
+pub use autocast::{AutocastGuard, autocast, autocast_disabled, autocast_dtype, is_autocast_enabled};
 pub use context::{
     AnomalyGuard, NoGradGuard, current_label, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad,
     scope,

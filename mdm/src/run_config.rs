@@ -116,9 +116,26 @@ pub struct TrainConfig {
     /// Consecutive non-finite losses that stop the run (K).
     #[serde(default = "d_nan")]
     pub max_nan_steps: u64,
+    /// Precision of the forward pass and loss: `"f32"` (default) or `"bf16"` (autocast: matmuls,
+    /// convolutions and attention in bf16, norms, softmax, reductions and the loss in f32; weights,
+    /// gradients, optimizer moments and the EMA stay f32). See docs/mixed-precision.md.
+    #[serde(default)]
+    pub precision: Precision,
     /// Progressive schedule; empty = every level from the start.
     #[serde(default)]
     pub phases: Vec<Phase>,
+}
+
+/// `train.precision`: the dtype the training forward pass computes in. Any other value is a
+/// [`ConfigError::Parse`] naming the field and the accepted values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// bf16 autocast ([`autograd::autocast`]) around the forward pass and the loss.
+    Bf16,
 }
 
 /// One `[[train.phases]]` entry.

@@ -1,5 +1,6 @@
 //! Fused attention: the kernels' blocked backward from the saved output and log-sum-exp.
 
+use crate::autocast::lower;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{AttentionOutput, Tensor};
@@ -37,7 +38,10 @@ impl BackwardOp for Attention {
 impl Var {
     /// `softmax(scale·q·kᵀ, key_mask)·v` for q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv];
     /// `key_mask` is a constant u8 [B, Lk] (nonzero = attend).
+    /// Under [`crate::autocast`] q, k and v are cast to the half dtype (output in it; the saved
+    /// log-sum-exp stays f32).
     pub fn attention(q: &Var, k: &Var, v: &Var, key_mask: Option<&Tensor>, scale: f64) -> Result<Var> {
+        let (q, k, v) = (&lower(q)?, &lower(k)?, &lower(v)?);
         let saved = Tensor::attention(q.value(), k.value(), v.value(), key_mask, scale)?;
         let out = saved.out.clone();
         let op = Attention {

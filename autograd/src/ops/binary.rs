@@ -2,6 +2,7 @@
 //! to the input's own shape ([`super::sum_to_shape`]).
 
 use super::sum_to_shape;
+use crate::autocast::{promote, upper};
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{BinaryOp, Tensor};
@@ -82,10 +83,16 @@ impl BackwardOp for Binary {
 
 impl Var {
     /// Applies a broadcasting binary op.
+    /// Under [`crate::autocast`], mixed float dtypes are promoted to the wider one, and `pow` casts
+    /// half inputs to f32; outside a scope mixed dtypes are a `DTypeMismatch`.
     pub fn binary(&self, op: BinaryOp, other: &Var) -> Result<Var> {
-        let y = self.value().binary(op, other.value())?;
+        let (a, b) =
+            if op == BinaryOp::Pow { (upper(self)?, upper(other)?) } else { (self.clone(), other.clone()) };
+        let ab = promote(&[&a, &b])?;
+        let (a, b) = (&ab[0], &ab[1]);
+        let y = a.value().binary(op, b.value())?;
         let out = (op == BinaryOp::Pow).then(|| y.clone());
-        Var::from_op(y, &[self, other], Binary { op, a: self.value().clone(), b: other.value().clone(), out })
+        Var::from_op(y, &[a, b], Binary { op, a: a.value().clone(), b: b.value().clone(), out })
     }
     pub fn add(&self, o: &Var) -> Result<Var> {
         self.binary(BinaryOp::Add, o)

@@ -1,5 +1,6 @@
 //! 2-d convolution: hand-written input, weight and bias gradients from the kernels.
 
+use crate::autocast::lower;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{Conv2dOptions, Tensor};
@@ -35,17 +36,17 @@ impl BackwardOp for Conv2d {
 
 impl Var {
     /// 2-d convolution of `self` [N, C_in, H, W] with `weight` [C_out, C_in/groups, kH, kW].
+    /// Under [`crate::autocast`] input, weight and bias are cast to the half dtype (output in it).
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, opts: &Conv2dOptions) -> Result<Var> {
-        let y = self.value().conv2d(weight.value(), bias.map(|b| b.value()), opts)?;
-        let op = Conv2d {
-            x: self.value().clone(),
-            w: weight.value().clone(),
-            has_bias: bias.is_some(),
-            opts: *opts,
-        };
+        let (x, weight) = (lower(self)?, lower(weight)?);
+        let bias = bias.map(lower).transpose()?;
+        let (bias, weight) = (bias.as_ref(), &weight);
+        let y = x.value().conv2d(weight.value(), bias.map(|b| b.value()), opts)?;
+        let op =
+            Conv2d { x: x.value().clone(), w: weight.value().clone(), has_bias: bias.is_some(), opts: *opts };
         match bias {
-            Some(b) => Var::from_op(y, &[self, weight, b], op),
-            None => Var::from_op(y, &[self, weight], op),
+            Some(b) => Var::from_op(y, &[&x, weight, b], op),
+            None => Var::from_op(y, &[&x, weight], op),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Losses. `mse_loss` is fused: one node, `d pred = 2 (pred - target) / N · g` (mean reduction).
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::Tensor;
@@ -38,22 +39,24 @@ impl BackwardOp for Mse {
 impl Var {
     /// `(self - target)²` reduced by `reduction` (shapes must match exactly, as a guard against
     /// accidental broadcasting).
+    /// Under [`crate::autocast`] half inputs are cast to f32 first (f32 loss).
     pub fn mse_loss(&self, target: &Var, reduction: Reduction) -> Result<Var> {
-        if self.shape() != target.shape() {
+        let (pred, target) = (&upper(self)?, &upper(target)?);
+        if pred.shape() != target.shape() {
             return Err(tensor::Error::ShapeMismatch {
                 op: "mse_loss",
-                lhs: self.shape().to_vec(),
+                lhs: pred.shape().to_vec(),
                 rhs: target.shape().to_vec(),
             }
             .into());
         }
-        let diff = self.value().sub(target.value())?;
+        let diff = pred.value().sub(target.value())?;
         let sq = diff.sqr()?;
         let y = match reduction {
             Reduction::Mean => sq.mean_all()?,
             Reduction::Sum => sq.sum_all()?,
             Reduction::None => sq,
         };
-        Var::from_op(y, &[self, target], Mse { diff, reduction })
+        Var::from_op(y, &[pred, target], Mse { diff, reduction })
     }
 }

@@ -1,8 +1,10 @@
 //! Matrix multiplication (batched, broadcasting). `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each summed back over
 //! broadcast batch dims. Rank-1 operands are reshaped to matrices first (recorded as `reshape`), so
-//! the rule only sees rank ≥ 2.
+//! the rule only sees rank ≥ 2. Under [`crate::autocast`] the operands are cast to the half dtype
+//! first (recorded `to_dtype` nodes).
 
 use super::sum_to_shape;
+use crate::autocast::lower;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::Tensor;
@@ -32,9 +34,11 @@ impl BackwardOp for Matmul {
 
 impl Var {
     /// `self @ other` with `torch.matmul` semantics.
+    /// Under [`crate::autocast`] both operands are cast to the half dtype (output in it).
     pub fn matmul(&self, other: &Var) -> Result<Var> {
-        let a = if self.value().rank() == 1 { self.unsqueeze(0)? } else { self.clone() };
-        let b = if other.value().rank() == 1 { other.unsqueeze(-1)? } else { other.clone() };
+        let (a, b) = (lower(self)?, lower(other)?);
+        let a = if self.value().rank() == 1 { a.unsqueeze(0)? } else { a };
+        let b = if other.value().rank() == 1 { b.unsqueeze(-1)? } else { b };
         let y = a.value().matmul(b.value())?;
         let mut out = Var::from_op(y, &[&a, &b], Matmul { a: a.value().clone(), b: b.value().clone() })?;
         if self.value().rank() == 1 {
@@ -44,5 +48,16 @@ impl Var {
             out = out.squeeze(-1)?;
         }
         Ok(out)
+    }
+
+    /// `self · weightᵀ + bias` (`torch.nn.functional.linear`): `self` [.., in], `weight`
+    /// [out, in], `bias` [out]. Under [`crate::autocast`] all three are cast to the half dtype, so
+    /// the output stays in it.
+    pub fn linear(&self, weight: &Var, bias: Option<&Var>) -> Result<Var> {
+        let y = self.matmul(&lower(weight)?.transpose(0, 1)?)?;
+        match bias {
+            Some(b) => y.add(&lower(b)?),
+            None => Ok(y),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Group norm and layer norm with optional affine; fused backward from the kernels using the saved
-//! mean and 1/std.
+//! mean and 1/std. Under [`crate::autocast`] half inputs are cast to f32 first (f32 output).
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{NormOutput, Tensor};
@@ -72,13 +73,17 @@ impl Var {
         beta: Option<&Var>,
         eps: f64,
     ) -> Result<Var> {
-        let s = self.value().group_norm(groups, gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
-        record(self, Kind::Group(groups), gamma, beta, s)
+        let (x, gamma, beta) = (upper(self)?, gamma.map(upper).transpose()?, beta.map(upper).transpose()?);
+        let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+        let s = x.value().group_norm(groups, gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
+        record(&x, Kind::Group(groups), gamma, beta, s)
     }
     /// Layer normalisation over the last dimension, with optional affine.
     pub fn layer_norm(&self, gamma: Option<&Var>, beta: Option<&Var>, eps: f64) -> Result<Var> {
-        let s = self.value().layer_norm(gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
-        record(self, Kind::Layer, gamma, beta, s)
+        let (x, gamma, beta) = (upper(self)?, gamma.map(upper).transpose()?, beta.map(upper).transpose()?);
+        let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+        let s = x.value().layer_norm(gamma.map(|g| g.value()), beta.map(|b| b.value()), eps)?;
+        record(&x, Kind::Layer, gamma, beta, s)
     }
 }
 
@@ -136,7 +141,8 @@ impl Var {
     /// channel groups with optional affine, then, when `scale_shift = Some((scale, shift))`
     /// (`[N, C]` or `[N, C, 1, …]`), the per-(sample, channel) modulation, then SiLU. Equal to the
     /// composed `group_norm → mul(1 + scale) → add(shift) → silu` to rounding; reads `self` once for
-    /// the statistics and once for the output (and saves no intermediate activation).
+    /// the statistics and once for the output (and saves no intermediate activation). Under
+    /// [`crate::autocast`] half inputs (including the modulation) are cast to f32 (f32 output).
     pub fn group_norm_silu(
         &self,
         groups: usize,
@@ -145,24 +151,26 @@ impl Var {
         scale_shift: Option<(&Var, &Var)>,
         eps: f64,
     ) -> Result<Var> {
+        // autocast: a norm runs in f32 (every input upcast, f32 output)
+        let x = upper(self)?;
+        let (gamma, beta) = (gamma.map(upper).transpose()?, beta.map(upper).transpose()?);
+        let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+        let scale_shift =
+            scale_shift.map(|(a, b)| Ok::<_, crate::Error>((upper(a)?, upper(b)?))).transpose()?;
+        let scale_shift = scale_shift.as_ref().map(|(a, b)| (a, b));
         let ss = scale_shift.map(|(a, b)| (a.value(), b.value()));
-        let saved = self.value().group_norm_silu(
-            groups,
-            gamma.map(|g| g.value()),
-            beta.map(|b| b.value()),
-            ss,
-            eps,
-        )?;
+        let saved =
+            x.value().group_norm_silu(groups, gamma.map(|g| g.value()), beta.map(|b| b.value()), ss, eps)?;
         let y = saved.y.clone();
         let op = GroupNormSilu {
             groups,
-            x: self.value().clone(),
+            x: x.value().clone(),
             gamma: gamma.map(|g| g.value().clone()),
             beta: beta.map(|b| b.value().clone()),
             scale_shift: ss.map(|(a, b)| (a.clone(), b.clone())),
             saved,
         };
-        let mut inputs = vec![self];
+        let mut inputs = vec![&x];
         inputs.extend(gamma);
         inputs.extend(beta);
         if let Some((a, b)) = scale_shift {

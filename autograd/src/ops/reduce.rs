@@ -1,5 +1,6 @@
 //! Reductions. Backward broadcasts the output gradient back over the reduced axes.
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{ReduceOp, Tensor};
@@ -65,8 +66,10 @@ impl BackwardOp for Reduce {
 
 impl Var {
     /// Reduces over `dims` (empty = all), keeping them with size 1 when `keepdim`.
+    /// Under [`crate::autocast`] a half input is cast to f32 first (f32 output).
     pub fn reduce(&self, op: ReduceOp, dims: &[isize], keepdim: bool) -> Result<Var> {
-        let x = self.value();
+        let xv = upper(self)?;
+        let x = xv.value();
         let mut axes: Vec<usize> = if dims.is_empty() {
             (0..x.rank()).collect()
         } else {
@@ -78,7 +81,7 @@ impl Var {
             .then(|| y.reshape(&keep_shape(x.shape(), &axes)))
             .transpose()?;
         let saved_x = (!matches!(op, ReduceOp::Sum | ReduceOp::Mean)).then(|| x.clone());
-        Var::from_op(y, &[self], Reduce { op, axes, shape: x.shape().to_vec(), x: saved_x, out_keep })
+        Var::from_op(y, &[&xv], Reduce { op, axes, shape: x.shape().to_vec(), x: saved_x, out_keep })
     }
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Var> {
         self.reduce(ReduceOp::Sum, dims, keepdim)

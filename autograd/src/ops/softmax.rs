@@ -1,5 +1,6 @@
 //! Softmax and log-softmax; backward from the saved output.
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::Tensor;
@@ -28,12 +29,16 @@ impl BackwardOp for Softmax {
 }
 
 impl Var {
+    /// Under [`crate::autocast`] a half input is cast to f32 first (f32 output).
     pub fn softmax(&self, dim: isize) -> Result<Var> {
-        let y = self.value().softmax(dim)?;
-        Var::from_op(y.clone(), &[self], Softmax { log: false, dim, y })
+        let x = upper(self)?;
+        let y = x.value().softmax(dim)?;
+        Var::from_op(y.clone(), &[&x], Softmax { log: false, dim, y })
     }
+    /// Under [`crate::autocast`] a half input is cast to f32 first (f32 output).
     pub fn log_softmax(&self, dim: isize) -> Result<Var> {
-        let y = self.value().log_softmax(dim)?;
-        Var::from_op(y.clone(), &[self], Softmax { log: true, dim, y })
+        let x = upper(self)?;
+        let y = x.value().log_softmax(dim)?;
+        Var::from_op(y.clone(), &[&x], Softmax { log: true, dim, y })
     }
 }

@@ -1,6 +1,7 @@
 //! Nearest upsample, average pool, where and masked fill.
 
 use super::sum_to_shape;
+use crate::autocast::promote;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::Tensor;
@@ -106,7 +107,10 @@ impl Var {
         )
     }
     /// `cond ? a : b` with broadcasting; `cond` is a constant u8 tensor.
+    /// Under [`crate::autocast`], mixed float dtypes of `a` and `b` are promoted to the wider one.
     pub fn where_cond(cond: &Tensor, a: &Var, b: &Var) -> Result<Var> {
+        let ab = promote(&[a, b])?;
+        let (a, b) = (&ab[0], &ab[1]);
         let y = Tensor::where_cond(cond, a.value(), b.value())?;
         let op = Where { cond: cond.clone(), a_shape: a.shape().to_vec(), b_shape: b.shape().to_vec() };
         Var::from_op(y, &[a, b], op)

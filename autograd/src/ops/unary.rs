@@ -1,6 +1,7 @@
 //! Unary elementwise ops. Backward: `dx = dy · f'(x)` with `f'` from the kernels
 //! (`Tensor::unary_backward`), evaluated at the saved input.
 
+use crate::autocast::upper;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{Tensor, UnaryOp};
@@ -25,9 +26,14 @@ impl BackwardOp for Unary {
 
 impl Var {
     /// Applies a unary op; `name` is its registry name.
+    /// Under [`crate::autocast`], `exp`, `log`, `rsqrt`, `recip` and `powf` cast a half input to
+    /// f32 first (PyTorch's fp32 list); the others keep the input's dtype.
     pub fn unary(&self, name: &'static str, op: UnaryOp) -> Result<Var> {
-        let y = self.value().unary(op)?;
-        Var::from_op(y, &[self], Unary { name, op, x: self.value().clone() })
+        let f32_op =
+            matches!(op, UnaryOp::Exp | UnaryOp::Log | UnaryOp::Rsqrt | UnaryOp::Recip | UnaryOp::Powf(_));
+        let x = if f32_op { upper(self)? } else { self.clone() };
+        let y = x.value().unary(op)?;
+        Var::from_op(y, &[&x], Unary { name, op, x: x.value().clone() })
     }
     pub fn neg(&self) -> Result<Var> {
         self.unary("neg", UnaryOp::Neg)

@@ -2,6 +2,7 @@
 //! narrow, expand, cat, index_select, dtype casts.
 
 use super::sum_to_shape;
+use crate::autocast::promote;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::Tensor;
@@ -157,7 +158,11 @@ impl Var {
         Var::from_op(y, &[self], Expand { shape: self.shape().to_vec() })
     }
     /// Concatenation along `dim`.
+    /// Under [`crate::autocast`], mixed float dtypes are promoted to the widest one.
     pub fn cat(vars: &[&Var], dim: isize) -> Result<Var> {
+        let promoted = promote(vars)?;
+        let vars: Vec<&Var> = promoted.iter().collect();
+        let vars = vars.as_slice();
         let ts: Vec<&Tensor> = vars.iter().map(|v| v.value()).collect();
         let y = Tensor::cat(&ts, dim)?;
         let d = tensor::resolve_dim("cat", dim, y.rank())?;

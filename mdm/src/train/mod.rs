@@ -1,7 +1,8 @@
 //! Training: AdamW with a linear LR warmup, global-norm clipping, an EMA of the weights, gradient
 //! accumulation, classifier-free-guidance label dropout, progressive (inner → outer) phases,
 //! NaN/Inf step skipping, exact resume from `OUT/checkpoint.safetensors`, JSON-lines metrics and
-//! sample grids (spec §4).
+//! sample grids (spec §4); `train.precision = "bf16"` runs the forward pass and the loss under bf16
+//! autocast with f32 master weights, gradients, optimizer state and EMA (docs/mixed-precision.md).
 //!
 //! Determinism: every random draw is a counter-based Philox stream keyed by (seed, step, micro-batch),
 //! the data order is a pure function of the step, so a resumed run reproduces an uninterrupted one
@@ -16,6 +17,9 @@
 //! - text-conditioned runs use the hashing stand-in encoder ([`crate::text::HashTextEncoder`]), and
 //!   a dropped caption becomes the empty caption;
 //! - the LR schedule counts the global step (no reset at a phase switch, as ml-mdm codes none);
+//! - `train.precision = "bf16"` is ml-mdm's `fp16: 1` (bf16 autocast) without its `GradScaler`:
+//!   bf16 has f32's exponent range, so scaling the loss changes nothing but the overflow checks,
+//!   which the NaN/Inf step skipping already does;
 //! - optional cosine decay after the warmup (`train.min_lr`, [`lr_at`]) over the whole run, for
 //!   short runs; ml-mdm keeps the rate constant.
 

@@ -7,8 +7,9 @@ use super::sample::{default_request, draw, sampler_config, text_encoder};
 use super::{Result, TrainError, io_err};
 use crate::data::{Dataset, make_batch};
 use crate::diffusion::Diffusion;
+use crate::diffusion::NoisedBatch;
 use crate::image_io::save_grid;
-use crate::run_config::RunConfig;
+use crate::run_config::{Precision, RunConfig};
 use crate::{Conditioning, Mdm, Micros};
 use autograd::Var;
 use nn::Module;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tensor::Tensor;
+use tensor::{DType, Tensor};
 
 /// Key mixed into the seed of the class/caption dropout stream (the noise uses the plain seed).
 const DROP_KEY: u64 = 0xC1A5_5D80_9000_0001;
@@ -376,6 +377,31 @@ fn write_grid(cfg: &RunConfig, state: &State, captions: &[String], path: &Path) 
     save_grid(path, &out.images).map_err(|e| io_err(path, e))
 }
 
+/// The model's predictions and the diffusion loss of one micro-batch. With `precision = bf16` both
+/// run under [`autograd::autocast`]; the predictions (bf16 from the last convolution) are cast to
+/// f32 before the loss, so the ε-space error and the loss weights are computed in f32 (as with
+/// f32 training) and the cast's backward hands the network a bf16 gradient.
+fn forward_loss(
+    precision: Precision,
+    state: &State,
+    images: &[Var],
+    nb: &NoisedBatch,
+    cond: Option<Conditioning<'_>>,
+) -> Result<(Var, Vec<f64>)> {
+    let run = || -> Result<(Var, Vec<f64>)> {
+        let preds = state.model.forward(images, &nb.times, cond, &Micros::new())?;
+        let preds = preds
+            .iter()
+            .map(|p| if p.dtype() == DType::F32 { Ok(p.clone()) } else { p.to_dtype(DType::F32) })
+            .collect::<autograd::Result<Vec<_>>>()?;
+        Ok(state.diffusion.loss(&preds, nb)?)
+    };
+    match precision {
+        Precision::F32 => run(),
+        Precision::Bf16 => autograd::autocast(DType::BF16, run),
+    }
+}
+
 /// One optimizer step's forward/backward over the micro-batches; returns the mean loss and the
 /// mean per-resolution losses (gradients accumulated, scaled by 1/accumulation). A non-finite loss
 /// returns early without backward.
@@ -447,8 +473,7 @@ fn one_step(
         } else {
             None
         };
-        let preds = state.model.forward(&images, &nb.times, cond, &Micros::new())?;
-        let (loss, per) = state.diffusion.loss(&preds, &nb)?;
+        let (loss, per) = forward_loss(t.precision, state, &images, &nb, cond)?;
         let mut value = loss.value().item()?;
         if opts.nan_at.contains(&step) {
             value = f64::NAN;

@@ -34,11 +34,7 @@ impl Linear {
 
     /// x [..., in] → [..., out].
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        let y = x.matmul(&self.weight.var().transpose(0, 1)?)?;
-        Ok(match &self.bias {
-            Some(b) => y.add(b.var())?,
-            None => y,
-        })
+        Ok(x.linear(self.weight.var(), self.bias.as_ref().map(|b| b.var()))?)
     }
 }
 
