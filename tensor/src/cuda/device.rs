@@ -16,6 +16,8 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg, sys,
 };
 use kernels::cuda_abi::{LaunchDims, StridedArg};
+use kernels::attention::cuda::AttnArgs;
+use kernels::attention::dual_cuda::DualAttnArgs;
 use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -207,6 +209,10 @@ pub enum KArg {
     Strided(StridedArg),
     /// The by-value `struct GemmArgs` of gemm.cu (`repr(C)` mirror in `kernels::gemm::cuda`).
     Gemm(GemmArgs),
+    /// The by-value `struct AttnArgs` of attention.cu (`kernels::attention::cuda`).
+    Attn(AttnArgs),
+    /// The by-value `struct DualAttnArgs` of dual.cu (`kernels::attention::dual_cuda`).
+    DualAttn(DualAttnArgs),
 }
 
 impl CudaDevice {
@@ -349,6 +355,8 @@ impl CudaDevice {
                 KArg::F64(v) => b.arg(v),
                 KArg::Strided(v) => b.arg(v),
                 KArg::Gemm(v) => b.arg(v),
+                KArg::Attn(v) => b.arg(v),
+                KArg::DualAttn(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {

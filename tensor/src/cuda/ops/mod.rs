@@ -2,6 +2,7 @@
 //! `tensor/src/ops` has not (dtype support of the kernel), allocates the output from the caching pool
 //! and launches the kernel with the arguments documented in the family's `kernels/src/<family>/cuda.rs`.
 
+pub(crate) mod dual_attention;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
@@ -122,6 +123,7 @@ pub fn runtime_kernels() -> Vec<String> {
     per(&mut v, &["index_select_bwd"], &["f32", "f64"]);
     v.extend(["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill"].map(String::from));
     per(&mut v, &["philox_uniform", "philox_normal", "adamw_step"], &["f32", "f64"]);
+    v.extend(kernels::attention::dual_cuda::kernel_names());
     v
 }
 
