@@ -65,7 +65,8 @@ fn dual_attention_matches_the_cpu_on_every_device() {
             let (q, k1, v1, k2, v2, dy) = (c(&q0), c(&k10), c(&v10), c(&k20), c(&v20), c(&dy0));
             let want = Tensor::dual_attention(&q, &k1, &v1, None, &k2, &v2, Some(&m2), scale).unwrap();
             let wg =
-                Tensor::dual_attention_backward(&q, &k1, &v1, None, &k2, &v2, Some(&m2), scale, &want, &dy).unwrap();
+                Tensor::dual_attention_backward(&q, &k1, &v1, None, &k2, &v2, Some(&m2), scale, &want, &dy)
+                    .unwrap();
             if dev.is_cpu() && dtype == DType::F64 {
                 // Two single attentions, summed.
                 let a = Tensor::attention(&q, &k1, &v1, None, scale).unwrap();
@@ -85,19 +86,37 @@ fn dual_attention_matches_the_cpu_on_every_device() {
             let g = |t: &Tensor| t.to_device(dev).unwrap();
             let md = g(&m2);
             let what = format!("dual_attention {dtype} on {dev}");
-            let Some(got) = on(&what, dev, Tensor::dual_attention(&g(&q), &g(&k1), &g(&v1), None, &g(&k2), &g(&v2), Some(&md), scale))
-            else {
+            let Some(got) = on(
+                &what,
+                dev,
+                Tensor::dual_attention(&g(&q), &g(&k1), &g(&v1), None, &g(&k2), &g(&v2), Some(&md), scale),
+            ) else {
                 continue;
             };
             let t = tol(dtype).for_reduction(lq);
-            for (n, x, y) in [("out", &got.out, &want.out), ("out1", &got.out1, &want.out1), ("out2", &got.out2, &want.out2)] {
+            for (n, x, y) in [
+                ("out", &got.out, &want.out),
+                ("out1", &got.out1, &want.out1),
+                ("out2", &got.out2, &want.out2),
+            ] {
                 assert_eq!(x.dtype(), dtype, "{what} {n} dtype");
                 check(&format!("{what} {n}"), x, y, t);
             }
             check(&format!("{what} lse1"), &got.lse1, &want.lse1, t);
             check(&format!("{what} lse2"), &got.lse2, &want.lse2, t);
-            let gg = Tensor::dual_attention_backward(&g(&q), &g(&k1), &g(&v1), None, &g(&k2), &g(&v2), Some(&md), scale, &got, &g(&dy))
-                .unwrap();
+            let gg = Tensor::dual_attention_backward(
+                &g(&q),
+                &g(&k1),
+                &g(&v1),
+                None,
+                &g(&k2),
+                &g(&v2),
+                Some(&md),
+                scale,
+                &got,
+                &g(&dy),
+            )
+            .unwrap();
             for (n, x, y) in [
                 ("dq", &gg.dq, &wg.dq),
                 ("dk1", &gg.dk1, &wg.dk1),

@@ -394,3 +394,300 @@ fn fused_error_at_most_twice_composed() {
         }
     }
 }
+
+// ---- 16-bit storage (bf16 / f16; f32 math) ----
+
+type Fwd16 = unsafe extern "C" fn(
+    *const u16,
+    *const u16,
+    *const u16,
+    *const u8,
+    *const u16,
+    *const u16,
+    *const u8,
+    *mut u16,
+    *mut u16,
+    *mut u16,
+    *mut f32,
+    *mut f32,
+    DualAttnArgs,
+);
+type Pre16 = unsafe extern "C" fn(*const u16, *const u16, *const u16, *mut f32, *mut f32, DualAttnArgs);
+type Dq16 = unsafe extern "C" fn(
+    *const u16,
+    *const u16,
+    *const u16,
+    *const u8,
+    *const u16,
+    *const u16,
+    *const u8,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const u16,
+    *mut u16,
+    DualAttnArgs,
+);
+type Dkdv16 = unsafe extern "C" fn(
+    *const u16,
+    *const u16,
+    *const u16,
+    *const u8,
+    *const f32,
+    *const f32,
+    *const u16,
+    *mut u16,
+    *mut u16,
+    AttnArgs,
+);
+
+unsafe extern "C" {
+    fn dual_attn_fwd_bf16(
+        q: *const u16,
+        k1: *const u16,
+        v1: *const u16,
+        mask1: *const u8,
+        k2: *const u16,
+        v2: *const u16,
+        mask2: *const u8,
+        out: *mut u16,
+        out1: *mut u16,
+        out2: *mut u16,
+        lse1: *mut f32,
+        lse2: *mut f32,
+        a: DualAttnArgs,
+    );
+    fn dual_attn_fwd_f16(
+        q: *const u16,
+        k1: *const u16,
+        v1: *const u16,
+        mask1: *const u8,
+        k2: *const u16,
+        v2: *const u16,
+        mask2: *const u8,
+        out: *mut u16,
+        out1: *mut u16,
+        out2: *mut u16,
+        lse1: *mut f32,
+        lse2: *mut f32,
+        a: DualAttnArgs,
+    );
+    fn dual_attn_bwd_pre_bf16(
+        out1: *const u16,
+        out2: *const u16,
+        dout: *const u16,
+        dd1: *mut f32,
+        dd2: *mut f32,
+        a: DualAttnArgs,
+    );
+    fn dual_attn_bwd_pre_f16(
+        out1: *const u16,
+        out2: *const u16,
+        dout: *const u16,
+        dd1: *mut f32,
+        dd2: *mut f32,
+        a: DualAttnArgs,
+    );
+    fn dual_attn_bwd_dq_bf16(
+        q: *const u16,
+        k1: *const u16,
+        v1: *const u16,
+        mask1: *const u8,
+        k2: *const u16,
+        v2: *const u16,
+        mask2: *const u8,
+        lse1: *const f32,
+        lse2: *const f32,
+        dd1: *const f32,
+        dd2: *const f32,
+        dout: *const u16,
+        dq: *mut u16,
+        a: DualAttnArgs,
+    );
+    fn dual_attn_bwd_dq_f16(
+        q: *const u16,
+        k1: *const u16,
+        v1: *const u16,
+        mask1: *const u8,
+        k2: *const u16,
+        v2: *const u16,
+        mask2: *const u8,
+        lse1: *const f32,
+        lse2: *const f32,
+        dd1: *const f32,
+        dd2: *const f32,
+        dout: *const u16,
+        dq: *mut u16,
+        a: DualAttnArgs,
+    );
+    fn flash_attn_bwd_dkdv_bf16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dk: *mut u16,
+        dv: *mut u16,
+        a: AttnArgs,
+    );
+    fn flash_attn_bwd_dkdv_f16(
+        q: *const u16,
+        k: *const u16,
+        v: *const u16,
+        key_mask: *const u8,
+        lse: *const f32,
+        dd: *const f32,
+        dout: *const u16,
+        dk: *mut u16,
+        dv: *mut u16,
+        a: AttnArgs,
+    );
+}
+
+/// The 16-bit chain (bf16 when `bf`) against the f64 two-attention reference on the inputs rounded
+/// to the dtype. Tolerances: as the single-attention 16-bit tests (`cuda_tests.rs`, `check_tc_bwd`):
+/// abs = rel = 2⁻⁷ (bf16) / 2⁻¹⁰ (f16), two ulps of an O(1) value, for the per-branch outputs and
+/// gradients (f32 math; the error is the rounding of inputs seen by `D_b`, of `out_b`, and of each
+/// result), twice that for the sums `out` (one more rounding of `out1` before the add) and `dq`;
+/// `lse_b` (f32) gets the f32 bound.
+fn check16(c: &Case, bf: bool) {
+    use half::{bf16, f16};
+    let to_bits = |x: &[f64]| -> Vec<u16> {
+        x.iter().map(|&v| if bf { bf16::from_f64(v).to_bits() } else { f16::from_f64(v).to_bits() }).collect()
+    };
+    let from_bits = |b: u16| if bf { bf16::from_bits(b).to_f64() } else { f16::from_bits(b).to_f64() };
+    let r = |x: &[u16]| x.iter().map(|&b| from_bits(b)).collect::<Vec<f64>>();
+    let (q, k1, v1, k2, v2, g) =
+        (to_bits(&c.q), to_bits(&c.k1), to_bits(&c.v1), to_bits(&c.k2), to_bits(&c.v2), to_bits(&c.dout));
+    let (lo, ll) = c.sh.out_lens();
+    let nan16 = |n: usize| vec![0x7fc0u16; n];
+    let nan = |n: usize| vec![f32::NAN; n];
+    let (mut out, mut out1, mut out2) = (nan16(lo), nan16(lo), nan16(lo));
+    let (mut lse1, mut lse2, mut dd1, mut dd2) = (nan(ll), nan(ll), nan(ll), nan(ll));
+    let (mut dq, mut dk1, mut dv1, mut dk2, mut dv2) =
+        (nan16(q.len()), nan16(k1.len()), nan16(v1.len()), nan16(k2.len()), nan16(v2.len()));
+    let a = DualAttnArgs::new(&c.sh, c.mask1.is_some(), c.mask2.is_some(), c.scale as f32 as f64);
+    let m1: Vec<u8> = c.mask1.clone().unwrap_or_else(|| vec![0xAB]);
+    let m2: Vec<u8> = c.mask2.clone().unwrap_or_else(|| vec![0xCD]);
+    let (fwd, pre, dqk, dkdv): (Fwd16, Pre16, Dq16, Dkdv16) = if bf {
+        (dual_attn_fwd_bf16, dual_attn_bwd_pre_bf16, dual_attn_bwd_dq_bf16, flash_attn_bwd_dkdv_bf16)
+    } else {
+        (dual_attn_fwd_f16, dual_attn_bwd_pre_f16, dual_attn_bwd_dq_f16, flash_attn_bwd_dkdv_f16)
+    };
+    let (pq, pk1, pv1, pk2, pv2, pg) =
+        (CPtr::of(&q), CPtr::of(&k1), CPtr::of(&v1), CPtr::of(&k2), CPtr::of(&v2), CPtr::of(&g));
+    let (pm1, pm2) = (CPtr::of(&m1), CPtr::of(&m2));
+    {
+        let (po, po1, po2) = (Ptr::of(&mut out), Ptr::of(&mut out1), Ptr::of(&mut out2));
+        let (pl1, pl2) = (Ptr::of(&mut lse1), Ptr::of(&mut lse2));
+        // SAFETY: every buffer has the length `DualAttnArgs` implies (Case::sh; masks batch·l_b).
+        go(dual_cuda::launch_dims_fwd(&a), false, "fwd16", || unsafe {
+            fwd(
+                pq.get(),
+                pk1.get(),
+                pv1.get(),
+                pm1.get(),
+                pk2.get(),
+                pv2.get(),
+                pm2.get(),
+                po.get(),
+                po1.get(),
+                po2.get(),
+                pl1.get(),
+                pl2.get(),
+                a,
+            )
+        });
+    }
+    let (po1, po2, pl1, pl2) = (CPtr::of(&out1), CPtr::of(&out2), CPtr::of(&lse1), CPtr::of(&lse2));
+    {
+        let (pd1, pd2) = (Ptr::of(&mut dd1), Ptr::of(&mut dd2));
+        // SAFETY: as above.
+        go(dual_cuda::launch_dims_bwd_pre(&a), false, "pre16", || unsafe {
+            pre(po1.get(), po2.get(), pg.get(), pd1.get(), pd2.get(), a)
+        });
+    }
+    let (pd1, pd2) = (CPtr::of(&dd1), CPtr::of(&dd2));
+    {
+        let pdq = Ptr::of(&mut dq);
+        // SAFETY: as above.
+        go(dual_cuda::launch_dims_bwd_dq(&a), false, "dq16", || unsafe {
+            dqk(
+                pq.get(),
+                pk1.get(),
+                pv1.get(),
+                pm1.get(),
+                pk2.get(),
+                pv2.get(),
+                pm2.get(),
+                pl1.get(),
+                pl2.get(),
+                pd1.get(),
+                pd2.get(),
+                pg.get(),
+                pdq.get(),
+                a,
+            )
+        });
+    }
+    for (b, (pk, pv, pm, pl, pd, dk, dv)) in
+        [(pk1, pv1, pm1, pl1, pd1, &mut dk1, &mut dv1), (pk2, pv2, pm2, pl2, pd2, &mut dk2, &mut dv2)]
+            .into_iter()
+            .enumerate()
+    {
+        let ab = a.branch(b + 1);
+        let (pdk, pdv) = (Ptr::of(dk), Ptr::of(dv));
+        // SAFETY: as above; branch b's buffers have the lengths of `ab`.
+        go(dual_cuda::launch_dims_bwd_dkdv(&a, b + 1), false, "dkdv16", || unsafe {
+            dkdv(
+                pq.get(),
+                pk.get(),
+                pv.get(),
+                pm.get(),
+                pl.get(),
+                pd.get(),
+                pg.get(),
+                pdk.get(),
+                pdv.get(),
+                ab,
+            )
+        });
+    }
+    // The f64 reference on the rounded inputs.
+    let rc = Case {
+        sh: c.sh,
+        q: r(&q),
+        k1: r(&k1),
+        v1: r(&v1),
+        k2: r(&k2),
+        v2: r(&v2),
+        dout: r(&g),
+        mask1: c.mask1.clone(),
+        mask2: c.mask2.clone(),
+        scale: c.scale as f32 as f64,
+    };
+    let want = reference_all(&rc);
+    let e = if bf { 2f64.powi(-7) } else { 2f64.powi(-10) };
+    let got: [Vec<f64>; 10] =
+        [r(&out), r(&out1), r(&out2), f64s(&lse1), f64s(&lse2), r(&dq), r(&dk1), r(&dv1), r(&dk2), r(&dv2)];
+    let what = format!("{} {:?}", if bf { "bf16" } else { "f16" }, c.sh);
+    for i in 0..10 {
+        let t = match i {
+            3 | 4 => Tolerance::F32.for_reduction(red(&c.sh)),
+            0 | 5 => Tolerance::new(2.0 * e, 2.0 * e),
+            _ => Tolerance::new(e, e),
+        };
+        assert_close(&format!("{what} {}", NAMES[i]), &got[i], &want[i], t);
+    }
+}
+
+#[test]
+fn half_precision_chain() {
+    for bf in [true, false] {
+        check16(&case(sh(2, 1, 17, 65, 9, 32, 32), 2, 1, 81), bf);
+        check16(&case(sh(1, 1, 9, 20, 33, 64, 16), 0, 2, 82), bf);
+    }
+}

@@ -15,9 +15,9 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
     LaunchConfig, PushKernelArg, sys,
 };
-use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::attention::cuda::AttnArgs;
 use kernels::attention::dual_cuda::DualAttnArgs;
+use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::gemm::cuda::GemmArgs;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -41,7 +41,11 @@ fn addr(op: &'static str, t: &Tensor) -> Result<u64> {
 
 /// Contiguous masks (u8, validated by the op) and their addresses; `fallback` stands in for an
 /// absent mask (never read: `has_mask_b = 0`).
-fn masks(op: &'static str, m: [Option<&Tensor>; 2], fallback: u64) -> Result<([Option<Tensor>; 2], [u64; 2])> {
+fn masks(
+    op: &'static str,
+    m: [Option<&Tensor>; 2],
+    fallback: u64,
+) -> Result<([Option<Tensor>; 2], [u64; 2])> {
     let c = [m[0].map(|m| m.contiguous()).transpose()?, m[1].map(|m| m.contiguous()).transpose()?];
     let mut p = [fallback; 2];
     for (i, t) in c.iter().enumerate() {
@@ -70,12 +74,28 @@ pub(crate) fn forward(
     let (_keep, mp) = masks(op, [mask1, mask2], p[0])?;
     let (lo, ll) = s.out_lens();
     let dtype = x[0].dtype();
-    let (out, out1, out2) =
-        (CudaStorage::alloc(&dev, dtype, lo)?, CudaStorage::alloc(&dev, dtype, lo)?, CudaStorage::alloc(&dev, dtype, lo)?);
+    let (out, out1, out2) = (
+        CudaStorage::alloc(&dev, dtype, lo)?,
+        CudaStorage::alloc(&dev, dtype, lo)?,
+        CudaStorage::alloc(&dev, dtype, lo)?,
+    );
     let (lse1, lse2) = (CudaStorage::alloc(&dev, DType::F32, ll)?, CudaStorage::alloc(&dev, DType::F32, ll)?);
     let a = DualAttnArgs::new(s, mask1.is_some(), mask2.is_some(), scale);
     if let Some(dims) = dual_cuda::launch_dims_fwd(&a) {
-        let ptrs = [p[0], p[1], p[2], mp[0], p[3], p[4], mp[1], out.ptr(), out1.ptr(), out2.ptr(), lse1.ptr(), lse2.ptr()];
+        let ptrs = [
+            p[0],
+            p[1],
+            p[2],
+            mp[0],
+            p[3],
+            p[4],
+            mp[1],
+            out.ptr(),
+            out1.ptr(),
+            out2.ptr(),
+            lse1.ptr(),
+            lse2.ptr(),
+        ];
         let mut args: Vec<KArg> = ptrs.iter().map(|&v| KArg::Ptr(v)).collect();
         args.push(KArg::DualAttn(a));
         dev.launch(&kernel, dims, &args)?;
@@ -125,7 +145,8 @@ pub(crate) fn backward(
     let sp = sv.iter().map(|t| addr(op, t)).collect::<Result<Vec<u64>>>()?;
     let (_, ll) = s.out_lens();
     let (dd1, dd2) = (CudaStorage::alloc(&dev, DType::F32, ll)?, CudaStorage::alloc(&dev, DType::F32, ll)?);
-    let g: Vec<CudaStorage> = c.iter().map(|t| CudaStorage::alloc(&dev, dtype, t.numel())).collect::<Result<_>>()?;
+    let g: Vec<CudaStorage> =
+        c.iter().map(|t| CudaStorage::alloc(&dev, dtype, t.numel())).collect::<Result<_>>()?;
     let a = DualAttnArgs::new(s, mask1.is_some(), mask2.is_some(), scale);
     let ptrs = |v: &[u64]| v.iter().map(|&p| KArg::Ptr(p)).collect::<Vec<KArg>>();
     if let Some(dims) = dual_cuda::launch_dims_bwd_pre(&a) {
@@ -134,8 +155,21 @@ pub(crate) fn backward(
         dev.launch(&k[0], dims, &args)?;
     }
     if let Some(dims) = dual_cuda::launch_dims_bwd_dq(&a) {
-        let mut args =
-            ptrs(&[p[0], p[1], p[2], mp[0], p[3], p[4], mp[1], sp[2], sp[3], dd1.ptr(), dd2.ptr(), sp[4], g[0].ptr()]);
+        let mut args = ptrs(&[
+            p[0],
+            p[1],
+            p[2],
+            mp[0],
+            p[3],
+            p[4],
+            mp[1],
+            sp[2],
+            sp[3],
+            dd1.ptr(),
+            dd2.ptr(),
+            sp[4],
+            g[0].ptr(),
+        ]);
         args.push(KArg::DualAttn(a));
         dev.launch(&k[1], dims, &args)?;
     }
