@@ -56,6 +56,27 @@ def cases():
         yield "matmul", [4096, 4096, 4096], dt, lambda a=a, b=b: a @ b, 2 * 4096**3, 0
     u = torch.empty(n, device=dev)
     yield "randn", [n], "f32", lambda: u.normal_(generator=g), 0, 4 * n
+    # attention: bf16, B8 x 8 heads x L1024 x d64; fwd 4·BHL²d FLOPs, bwd 10·BHL²d (as gpu_bench)
+    b, h, l, d = 8, 8, 1024, 64
+    q, k, v, do = (rnd(b, h, l, d, dt="bf16") for _ in range(4))
+    unit = b * h * l * l * d
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    yield "attention_fwd", [b, h, l, d], "bf16", lambda: sdpa(q, k, v), 4 * unit, 0
+    qg, kg, vg = (t.clone().requires_grad_(True) for t in (q, k, v))
+
+    def fwd_bwd():
+        o = sdpa(qg, kg, vg)
+        torch.autograd.grad(o, (qg, kg, vg), do)
+
+    yield "attention_fwd_bwd", [b, h, l, d], "bf16", fwd_bwd, 14 * unit, 0
+    # fused group norm + SiLU: N8 x C256 x 64², 32 groups; bytes = x read once + y written once
+    n_, c_, hw = 8, 256, 64
+    for dt, size in (("f32", 4), ("bf16", 2)):
+        xg = rnd(n_, c_, hw, hw, dt=dt)
+        gw = torch.ones(c_, device=dev, dtype=DT[dt])
+        gb = torch.zeros(c_, device=dev, dtype=DT[dt])
+        fn = lambda xg=xg, gw=gw, gb=gb: torch.nn.functional.silu(torch.nn.functional.group_norm(xg, 32, gw, gb, 1e-5))
+        yield "group_norm_silu", [n_, c_, hw, hw], dt, fn, 0, 2 * size * n_ * c_ * hw * hw
 
 
 def main():

@@ -59,6 +59,7 @@ pub const OPS: &[OpInfo] = &[
     // ops/norm.rs
     op("group_norm", "norm"),
     op("layer_norm", "norm"),
+    op("group_norm_silu", "norm"),
     // ops/softmax.rs
     op("softmax", "softmax"),
     op("log_softmax", "softmax"),

@@ -79,3 +79,34 @@ fn group_norm_equals_composed_mean_var_rsqrt() {
         }
     }
 }
+
+#[test]
+fn group_norm_silu_equals_composed_group_norm_modulation_silu() {
+    for (n, c, hw, groups, modulated) in
+        [(2, 6, [3, 2], 3, true), (1, 4, [1, 1], 4, false), (3, 8, [2, 5], 2, true)]
+    {
+        let x0 = std(&[n, c, hw[0], hw[1]], 21).affine(2.0, 0.3).unwrap();
+        let (g0, b0) = (std(&[c], 22), std(&[c], 23));
+        let (a0, s0) = (std(&[n, c, 1, 1], 24).affine(0.5, 0.0).unwrap(), std(&[n, c, 1, 1], 25));
+        let leaves = || [&x0, &g0, &b0, &a0, &s0].map(|t| Var::leaf(t.clone()));
+        let [x, g, b, a, s] = leaves();
+        let ss = modulated.then_some((&a, &s));
+        let fused = x.group_norm_silu(groups, Some(&g), Some(&b), ss, 1e-5).unwrap();
+        let [x2, g2, b2, a2, s2] = leaves();
+        let h = x2.group_norm(groups, Some(&g2), Some(&b2), 1e-5).unwrap();
+        let h = if modulated { h.mul(&a2.add_scalar(1.0).unwrap()).unwrap().add(&s2).unwrap() } else { h };
+        let composed = h.silu().unwrap();
+        let what = format!("group_norm_silu ({n},{c},{hw:?},{groups},{modulated})");
+        assert_close(&what, &fused.value().to_vec_f64(), &composed.value().to_vec_f64(), TOL);
+        let (wf, wc): (Vec<&Var>, Vec<&Var>) = if modulated {
+            (vec![&x, &g, &b, &a, &s], vec![&x2, &g2, &b2, &a2, &s2])
+        } else {
+            (vec![&x, &g, &b], vec![&x2, &g2, &b2])
+        };
+        let gf = all_grads(&fused, &wf, 26);
+        let gc = all_grads(&composed, &wc, 26);
+        for (name, (p, q)) in ["dx", "dgamma", "dbeta", "dscale", "dshift"].iter().zip(gf.iter().zip(&gc)) {
+            assert_close(&format!("{what} {name}"), p, q, TOL);
+        }
+    }
+}

@@ -132,6 +132,24 @@ fn cases() -> Vec<Case> {
         }),
     ));
     c.push((
+        "group_norm_silu",
+        Box::new(|| {
+            // Every input: x, gamma, beta, scale ([N, C, 1, 1]), shift ([N, C]); plus the unmodulated,
+            // non-affine form (x only).
+            check(
+                |v| v[0].group_norm_silu(2, Some(&v[1]), Some(&v[2]), Some((&v[3], &v[4])), 1e-5),
+                vec![
+                    std(&[2, 4, 3, 2], 62),
+                    std(&[4], 63),
+                    std(&[4], 64),
+                    std(&[2, 4, 1, 1], 65),
+                    std(&[2, 4], 66),
+                ],
+            )?;
+            check(|v| v[0].group_norm_silu(4, None, None, None, 1e-5), vec![std(&[2, 4, 3], 67)])
+        }),
+    ));
+    c.push((
         "layer_norm",
         Box::new(|| {
             check(

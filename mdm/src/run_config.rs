@@ -23,6 +23,9 @@ fn d_grad_clip() -> f64 {
 fn d_ema() -> f64 {
     0.9999
 }
+fn d_true() -> bool {
+    true
+}
 fn d_one() -> usize {
     1
 }
@@ -89,6 +92,12 @@ pub struct TrainConfig {
     /// EMA decay of the parameters (0 = the EMA is the raw weights).
     #[serde(default = "d_ema")]
     pub ema_decay: f64,
+    /// Ramp each parameter's EMA decay as `min(ema_decay, (1 + n) / (10 + n))` over its first
+    /// updates, restarting for the parameters a phase adds (default on; ml-mdm has no ramp, so
+    /// an outer level added by a phase starts its average at its initial weights: see
+    /// `nn::optim::Ema`). `false` gives ml-mdm's plain decay.
+    #[serde(default = "d_true")]
+    pub ema_ramp: bool,
     /// Micro-batches per optimizer step.
     #[serde(default = "d_one")]
     pub grad_accumulation: usize,

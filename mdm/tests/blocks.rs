@@ -131,3 +131,35 @@ fn sinusoidal_features_sin_block_first() {
     }
     assert_close("sinusoid", &v(e.value()), &expect, Tolerance::new(1e-12, 1e-14));
 }
+
+/// The fused epilogues (`Var::group_norm_silu`) against the composed GN → ·(1 + a) + b → SiLU chain
+/// the block used before, in f32, for a block with a 1×1 skip conv (in ≠ out): the output and the
+/// gradients of the input, the time embedding and every parameter. Tolerance `Tolerance::F32`
+/// widened for a 3×3 conv's reductions (the two paths round the normalised activation differently:
+/// folded per-channel factors versus normalise-then-modulate, about 1 ulp of f32 each).
+#[test]
+fn resnet_fused_epilogue_equals_the_composed_path_in_f32() {
+    let mut r = ResNet::new(&mut Init::with_dtype(5, DType::F32), 8, 16, 4, 12, 0.0, 0).unwrap();
+    let mut rng = TestRng::new(6);
+    common::perturb(&mut r, &mut rng, 0.3);
+    let x0 = common::rand(&mut rng, &[2, 8, 5, 4], DType::F32);
+    let t0 = common::rand(&mut rng, &[2, 12], DType::F32);
+    let run = |composed: bool| {
+        let (x, t) = (Var::leaf(x0.clone()), Var::leaf(t0.clone()));
+        let y = if composed { r.forward_composed(&x, &t) } else { r.forward(&x, &t) }.unwrap();
+        let mut wrt = vec![x.clone(), t.clone()];
+        nn::Module::visit(&r, "", &mut |_, p| wrt.push(p.var().clone()));
+        let refs: Vec<&Var> = wrt.iter().collect();
+        let seed = Tensor::randn(y.shape(), 0.0, 1.0, 9, 0, DType::F32).unwrap();
+        let g = autograd::grad(&y, Some(&seed), &refs, false).unwrap();
+        (y.value().to_vec_f64(), g.into_iter().map(|g| g.unwrap().to_vec_f64()).collect::<Vec<_>>())
+    };
+    let (yf, gf) = run(false);
+    let (yc, gc) = run(true);
+    let tol = Tolerance::F32.for_reduction(8 * 9);
+    assert_close("resnet fused vs composed", &yf, &yc, tol);
+    assert_eq!(gf.len(), gc.len());
+    for (i, (a, b)) in gf.iter().zip(&gc).enumerate() {
+        assert_close(&format!("resnet grad {i}"), a, b, Tolerance::F32.for_reduction(2 * 16 * 20));
+    }
+}

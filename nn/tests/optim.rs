@@ -320,6 +320,68 @@ fn ema_math_warmup_copy_and_state() {
     assert!(Ema::new(&m, 1.5).is_err());
 }
 
+struct Inner {
+    b: Param,
+}
+nn::impl_module!(Inner { params: [b], children: [] });
+
+struct Grown {
+    a: Param,
+    inner: Inner,
+}
+nn::impl_module!(Grown { params: [a], children: [inner] });
+
+#[test]
+fn ema_ramp_is_per_parameter_and_restarts_for_the_parameters_a_growth_adds() {
+    let mut rng = TestRng::new(37);
+    // A one-parameter model trained for 5 updates with the ramp on.
+    let small = Inner { b: Param::new(tensor(&f32_values(&mut rng, 3, 1.0), &[3])) };
+    let mut prev = Ema::new(&small, 0.99).unwrap().with_ramp(true);
+    // Hand-computed ramp: min(0.99, (1 + n) / (10 + n)) = 0.1, 2/11, 3/12, … and 0.99 once n ≥ 890.
+    assert_eq!(prev.decay_at(0), 0.1);
+    assert!((prev.decay_at(1) - 2.0 / 11.0).abs() < 1e-15);
+    assert_eq!(prev.decay_at(890), 0.99);
+    assert_eq!(prev.decay_at(10_000), 0.99);
+    assert_eq!(prev.clone().with_ramp(false).decay_at(3), 0.99);
+    assert_eq!(prev.clone().with_warmup(2).decay_at(1), 0.0);
+    assert_eq!(prev.clone().with_warmup(2).decay_at(2), 0.1);
+    for _ in 0..5 {
+        prev.update(&small).unwrap();
+    }
+    // Grow: the old parameter becomes `inner.b`, a new `a` appears.
+    let mut big = Grown {
+        a: Param::new(tensor(&f32_values(&mut rng, 4, 1.0), &[4])),
+        inner: Inner { b: Param::new(small.b.value().clone()) },
+    };
+    let mut ema = Ema::new(&big, 0.99).unwrap().with_ramp(true);
+    ema.inherit(&prev, "inner.").unwrap();
+    assert_eq!(ema.counter(), 5);
+    assert_eq!(ema.ages(), [("a".to_string(), 0), ("inner.b".to_string(), 5)]);
+    // One update: `a` (age 0) uses decay 0.1, `inner.b` (age 5) uses 6/15.
+    let (old_a, old_b) = (ema.shadow()[0].1.to_vec_f64(), ema.shadow()[1].1.to_vec_f64());
+    let na = f32_values(&mut rng, 4, 1.0);
+    big.a.set_value(tensor(&na, &[4])).unwrap();
+    ema.update(&big).unwrap();
+    let want_a: Vec<f64> = old_a.iter().zip(to_f64(&na)).map(|(s, p)| 0.1 * s + 0.9 * p).collect();
+    let pb = big.inner.b.value().to_vec_f64();
+    let want_b: Vec<f64> = old_b.iter().zip(&pb).map(|(s, p)| 0.4 * s + 0.6 * p).collect();
+    close("new parameter", &ema.shadow()[0].1.to_vec_f64(), &want_a, STEP_TOL);
+    close("inherited parameter", &ema.shadow()[1].1.to_vec_f64(), &want_b, STEP_TOL);
+    // Ages survive the state round trip; an unknown age entry is an error.
+    let st = ema.state();
+    assert!(st.scalars.iter().any(|(k, v)| k == "age.a" && *v == 1.0), "{:?}", st.scalars);
+    let mut fresh = Ema::new(&big, 0.99).unwrap().with_ramp(true);
+    fresh.load_state(&st).unwrap();
+    assert_eq!(fresh.ages(), ema.ages());
+    let mut bad = st.clone();
+    bad.scalars.push(("age.nope".into(), 1.0));
+    let e = fresh.load_state(&bad).unwrap_err().to_string();
+    assert!(e.contains("age.nope"), "{e}");
+    // Inheriting a name the bigger average lacks is an error that names it.
+    let e = ema.inherit(&prev, "wrong.").unwrap_err().to_string();
+    assert!(e.contains("wrong.b"), "{e}");
+}
+
 #[test]
 fn optimizer_state_round_trip_gives_an_identical_next_step() {
     let cfg = AdamWConfig { lr: 0.02, weight_decay: 0.05, ..Default::default() };

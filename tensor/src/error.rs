@@ -45,6 +45,13 @@ pub enum Error {
     )]
     NotImplementedOnDevice { op: &'static str, device: Device },
 
+    /// The device has the op's kernels but not for these arguments (e.g. attention head dims above
+    /// the CUDA kernels' limit); `what` names the shape and the limit.
+    #[error(
+        "{op} is not implemented on {device} for {what}; move the tensors to the CPU with `to_cpu()` for this op"
+    )]
+    NotImplementedOnDeviceFor { op: &'static str, device: Device, what: String },
+
     #[error(
         "kernel `{kernel}` is not in this build's PTX (needed on {device}): the kernels crate has no such CUDA kernel"
     )]

@@ -81,11 +81,58 @@ fn cases(dev: Device) -> Result<Vec<Case>> {
     v.push(case("randn", &[n], "f32", 0.0, 4.0 * nf, move || {
         Tensor::randn_on(&[n], 0.0, 1.0, 9, 0, DType::F32, dev).map(drop)
     }));
+    attention_cases(&mut v, dev)?;
+    gn_silu_cases(&mut v, dev)?;
     Ok(v)
+}
+
+/// Flash attention, bf16, B 8 × 8 heads × L 1024 × d 64 (PyTorch: `scaled_dot_product_attention`).
+/// FLOPs: forward 2 matmuls (`4·B·H·L²·d`), backward 5 (`10·B·H·L²·d`, FlashAttention's count: S
+/// recomputed, dP, dV, dQ, dK).
+fn attention_cases(v: &mut Vec<Case>, dev: Device) -> Result<()> {
+    let (b, h, l, d) = (8usize, 8usize, 1024usize, 64usize);
+    let shape = [b, h, l, d];
+    let unit = (b * h * l * l * d) as f64;
+    let mk = |seed| randn(&shape, seed, dev).and_then(|t| t.to_dtype(DType::BF16));
+    let (q, k, vv, dout) = (mk(11)?, mk(12)?, mk(13)?, mk(14)?);
+    let scale = 1.0 / (d as f64).sqrt();
+    {
+        let (q, k, vv) = (q.clone(), k.clone(), vv.clone());
+        v.push(case("attention_fwd", &shape, "bf16", 4.0 * unit, 0.0, move || {
+            Tensor::attention(&q, &k, &vv, None, scale).map(drop)
+        }));
+    }
+    v.push(case("attention_fwd_bwd", &shape, "bf16", 14.0 * unit, 0.0, move || {
+        let o = Tensor::attention(&q, &k, &vv, None, scale)?;
+        Tensor::attention_backward(&q, &k, &vv, None, scale, &o, &dout).map(drop)
+    }));
+    Ok(())
+}
+
+/// Fused group norm (affine) + SiLU forward, N 8 × C 256 × 64², 32 groups, f32 and bf16 (PyTorch:
+/// `silu(group_norm(x))`). Bytes: x read once, y written once (the kernel reads x twice: the
+/// second read of a 64 KiB–128 KiB group may come from L2); `gpu_table.py` also reports the rate as a
+/// % of the measured `copy` bandwidth.
+fn gn_silu_cases(v: &mut Vec<Case>, dev: Device) -> Result<()> {
+    let (n, c, hw, groups) = (8usize, 256usize, 64usize, 32usize);
+    let shape = [n, c, hw, hw];
+    let numel = (n * c * hw * hw) as f64;
+    for (dt, name, size) in [(DType::F32, "f32", 4.0), (DType::BF16, "bf16", 2.0)] {
+        let x = randn(&shape, 21, dev)?.to_dtype(dt)?;
+        let g = Tensor::full_on(&[c], 1.0, dt, dev)?;
+        let be = Tensor::full_on(&[c], 0.0, dt, dev)?;
+        v.push(case("group_norm_silu", &shape, name, 0.0, 2.0 * size * numel, move || {
+            x.group_norm_silu(groups, Some(&g), Some(&be), None, 1e-5).map(drop)
+        }));
+    }
+    Ok(())
 }
 
 /// Median GPU time in ms of `reps` runs after `warmup` runs.
 fn time_case(gpu: &CudaDevice, c: &Case, warmup: usize, reps: usize) -> Result<f64> {
+    // One NVTX range per case (shown by `nsys profile` when libnvToolsExt is found; else a no-op).
+    let shape = c.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+    let _range = tensor::cuda::nvtx::range(format!("{} {shape} {}", c.op, c.dtype));
     for _ in 0..warmup {
         (c.run)()?;
     }

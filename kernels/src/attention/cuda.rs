@@ -11,8 +11,9 @@
 //! giving `out = 0`, `lse = -inf` and zero gradients. Every output element is overwritten.
 //!
 //! **Limits:** `d ≤ 128` and `dv ≤ 128` ([`DMAX`]; [`supported`] says whether a shape can run — the
-//! runtime must fall back or report `NotImplementedOnDevice` otherwise). f32, bf16 and f16; the
-//! 16-bit forward runs on tensor cores, the 16-bit backward on the SIMT kernels (f32 math).
+//! runtime, `tensor/src/cuda/ops/attention.rs`, reports `Error::NotImplementedOnDeviceFor`
+//! otherwise). f32, bf16 and f16; the 16-bit forward runs on tensor cores, the 16-bit backward on
+//! the SIMT kernels (f32 math).
 //!
 //! # Kernels
 //!

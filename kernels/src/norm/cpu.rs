@@ -50,6 +50,51 @@ fn per_task(items: usize) -> usize {
     items.div_ceil(4 * parallel::num_threads()).max(1)
 }
 
+/// The group-norm forward skeleton shared by the plain and the fused op: per (sample, group) the
+/// statistics (`moments`, saved to `mean`/`rstd`), then `epilogue(sample, channel, rstd, hi, lo, x, y)`
+/// writes each channel's `spatial` outputs from its inputs (`μ = hi + lo`). `work` is the parallel
+/// cost estimate per element.
+#[allow(clippy::too_many_arguments)]
+fn group_forward<T: Float>(
+    c: usize,
+    spatial: usize,
+    groups: usize,
+    eps: T,
+    x: &[T],
+    y: &mut [T],
+    mean: &mut [T],
+    rstd: &mut [T],
+    work: usize,
+    epilogue: impl Fn(usize, usize, f64, T, T, &[T], &mut [T]) + Sync + Send,
+) {
+    let cpg = c / groups;
+    let gs = cpg * spatial;
+    let eps = eps.to_f64();
+    if gs == 0 {
+        mean.fill(T::ZERO);
+        rstd.fill(T::from_f64(1.0 / eps.sqrt()));
+        return;
+    }
+    let mut tasks: Vec<((&mut [T], &mut T), &mut T)> =
+        y.chunks_mut(gs).zip(mean.iter_mut()).zip(rstd.iter_mut()).collect();
+    let gpt = per_task(tasks.len());
+    parallel::par_chunks_mut(&mut tasks, gpt, x.len() * work, |ti, ts| {
+        for (k, ((yg, mo), ro)) in ts.iter_mut().enumerate() {
+            let gi = ti * gpt + k;
+            let (s, g) = (gi / groups, gi % groups);
+            let xg = &x[gi * gs..(gi + 1) * gs];
+            let (mu, r) = stats(moments(xg), eps);
+            **mo = T::from_f64(mu);
+            **ro = T::from_f64(r);
+            let (hi, lo) = split_mean::<T>(mu);
+            for ci in 0..cpg {
+                let sl = ci * spatial..(ci + 1) * spatial;
+                epilogue(s, g * cpg + ci, r, hi, lo, &xg[sl.clone()], &mut yg[sl]);
+            }
+        }
+    });
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn group_norm_forward<T: Float>(
     c: usize,
@@ -63,36 +108,11 @@ pub(super) fn group_norm_forward<T: Float>(
     mean: &mut [T],
     rstd: &mut [T],
 ) {
-    let cpg = c / groups;
-    let gs = cpg * spatial;
-    let eps = eps.to_f64();
-    if gs == 0 {
-        mean.fill(T::ZERO);
-        rstd.fill(T::from_f64(1.0 / eps.sqrt()));
-        return;
-    }
-    let mut tasks: Vec<((&mut [T], &mut T), &mut T)> =
-        y.chunks_mut(gs).zip(mean.iter_mut()).zip(rstd.iter_mut()).collect();
-    let gpt = per_task(tasks.len());
-    parallel::par_chunks_mut(&mut tasks, gpt, x.len() * 4, |ti, ts| {
-        for (k, ((yg, mo), ro)) in ts.iter_mut().enumerate() {
-            let gi = ti * gpt + k;
-            let g = gi % groups;
-            let xg = &x[gi * gs..(gi + 1) * gs];
-            let (mu, r) = stats(moments(xg), eps);
-            **mo = T::from_f64(mu);
-            **ro = T::from_f64(r);
-            let (hi, lo) = split_mean::<T>(mu);
-            for ci in 0..cpg {
-                let ch = g * cpg + ci;
-                let a = T::from_f64(r * gamma.map_or(1.0, |gm| gm[ch].to_f64()));
-                let b = beta.map_or(T::ZERO, |bt| bt[ch]);
-                let xs = &xg[ci * spatial..(ci + 1) * spatial];
-                let ys = &mut yg[ci * spatial..(ci + 1) * spatial];
-                for (yv, &xv) in ys.iter_mut().zip(xs) {
-                    *yv = ((xv - hi) - lo) * a + b;
-                }
-            }
+    group_forward(c, spatial, groups, eps, x, y, mean, rstd, 4, |_, ch, r, hi, lo, xs, ys| {
+        let a = T::from_f64(r * gamma.map_or(1.0, |gm| gm[ch].to_f64()));
+        let b = beta.map_or(T::ZERO, |bt| bt[ch]);
+        for (yv, &xv) in ys.iter_mut().zip(xs) {
+            *yv = ((xv - hi) - lo) * a + b;
         }
     });
 }
@@ -376,8 +396,8 @@ fn silu_sig<T: Float>(z: T) -> (T, T) {
     (z * s, s)
 }
 
-/// Fused `SiLU(GN(x)·(1 + a) + b)`: statistics as the plain group norm (`moments`), then one pass
-/// `z = (x − μ)·k + c0` with `k = rstd·γ·(1 + a)`, `c0 = β·(1 + a) + b` per (sample, channel).
+/// Fused `SiLU(GN(x)·(1 + a) + b)`: statistics as the plain group norm ([`group_forward`]), then
+/// one pass `z = (x − μ)·k + c0` with `k = rstd·γ·(1 + a)`, `c0 = β·(1 + a) + b` per (sample, channel).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn group_norm_silu_forward<T: Float>(
     c: usize,
@@ -390,36 +410,12 @@ pub(super) fn group_norm_silu_forward<T: Float>(
     mean: &mut [T],
     rstd: &mut [T],
 ) {
-    let cpg = c / groups;
-    let gs = cpg * spatial;
-    let eps = eps.to_f64();
-    if gs == 0 {
-        mean.fill(T::ZERO);
-        rstd.fill(T::from_f64(1.0 / eps.sqrt()));
-        return;
-    }
-    let mut tasks: Vec<((&mut [T], &mut T), &mut T)> =
-        y.chunks_mut(gs).zip(mean.iter_mut()).zip(rstd.iter_mut()).collect();
-    let gpt = per_task(tasks.len());
-    parallel::par_chunks_mut(&mut tasks, gpt, x.len() * 12, |ti, ts| {
-        for (k, ((yg, mo), ro)) in ts.iter_mut().enumerate() {
-            let gi = ti * gpt + k;
-            let (s, g) = (gi / groups, gi % groups);
-            let xg = &x[gi * gs..(gi + 1) * gs];
-            let (mu, r) = stats(moments(xg), eps);
-            **mo = T::from_f64(mu);
-            **ro = T::from_f64(r);
-            let (hi, lo) = split_mean::<T>(mu);
-            for ci in 0..cpg {
-                let (gm, bt, sc, sh) = p.at(s, c, g * cpg + ci);
-                let kk = T::from_f64(r * gm * sc);
-                let c0 = T::from_f64(bt * sc + sh);
-                let xs = &xg[ci * spatial..(ci + 1) * spatial];
-                let ys = &mut yg[ci * spatial..(ci + 1) * spatial];
-                for (yv, &xv) in ys.iter_mut().zip(xs) {
-                    *yv = silu_sig(((xv - hi) - lo) * kk + c0).0;
-                }
-            }
+    group_forward(c, spatial, groups, eps, x, y, mean, rstd, 12, |s, ch, r, hi, lo, xs, ys| {
+        let (gm, bt, sc, sh) = p.at(s, c, ch);
+        let kk = T::from_f64(r * gm * sc);
+        let c0 = T::from_f64(bt * sc + sh);
+        for (yv, &xv) in ys.iter_mut().zip(xs) {
+            *yv = silu_sig(((xv - hi) - lo) * kk + c0).0;
         }
     });
 }

@@ -49,6 +49,29 @@ fn check_lens(what: &str, bufs: &[(&str, usize, usize)]) {
     }
 }
 
+/// The checks every group-norm entry makes: `groups` divides `c`, then each `[n, c, spatial]` buffer
+/// in `data` and each `[n·groups]` statistic in `stats` has its length.
+///
+/// Panics on a violation, like the rest of this crate's slice-level API: these functions sit below
+/// the typed-error layer. The user-facing entries (`tensor::Tensor::group_norm`,
+/// `group_norm_silu` and their backwards) check `c % groups` (returning `Error::InvalidArgument`) and
+/// size every buffer from the shapes before calling here, so the asserts cannot fire from user input.
+fn check_gn(
+    what: &str,
+    [n, c, spatial, groups]: [usize; 4],
+    data: &[(&str, usize)],
+    stats: &[(&str, usize)],
+) {
+    assert!(groups > 0 && c.is_multiple_of(groups), "{what}: groups {groups} must divide c {c}");
+    let (len, st) = (n * c * spatial, n * groups);
+    for &(name, l) in data {
+        check_lens(what, &[(name, l, len)]);
+    }
+    for &(name, l) in stats {
+        check_lens(what, &[(name, l, st)]);
+    }
+}
+
 /// Group norm forward.
 ///
 /// `x`, `y`: contiguous `[n, c, spatial]`; `groups` divides `c`; each group of `c/groups` channels of one
@@ -72,11 +95,11 @@ pub fn group_norm_forward<T: Float>(
     rstd: &mut [T],
 ) {
     const W: &str = "group_norm_forward";
-    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let (len, stats) = (n * c * spatial, n * groups);
-    check_lens(
+    check_gn(
         W,
-        &[("x", x.len(), len), ("y", y.len(), len), ("mean", mean.len(), stats), ("rstd", rstd.len(), stats)],
+        [n, c, spatial, groups],
+        &[("x", x.len()), ("y", y.len())],
+        &[("mean", mean.len()), ("rstd", rstd.len())],
     );
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "beta", beta, c);
@@ -104,11 +127,8 @@ pub fn group_norm_backward<T: Float>(
     dbeta: Option<&mut [T]>,
 ) {
     const W: &str = "group_norm_backward";
-    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let (len, stats) = (n * c * spatial, n * groups);
-    let bufs = [("x", x.len(), len), ("dy", dy.len(), len), ("dx", dx.len(), len)];
-    check_lens(W, &bufs);
-    check_lens(W, &[("mean", mean.len(), stats), ("rstd", rstd.len(), stats)]);
+    let data = [("x", x.len()), ("dy", dy.len()), ("dx", dx.len())];
+    check_gn(W, [n, c, spatial, groups], &data, &[("mean", mean.len()), ("rstd", rstd.len())]);
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "dgamma", dgamma.as_deref(), c);
     check_affine(W, "dbeta", dbeta.as_deref(), c);
@@ -125,6 +145,10 @@ pub fn group_norm_backward<T: Float>(
 /// timestep embedding) or `None` for 0 — with both `None` this is `SiLU(GN(x))`. Bitwise it is not the
 /// composed chain: the per-(sample, channel) factors are folded, `z = (x − μ)·(rstd·γ·(1 + a)) +
 /// (β·(1 + a) + b)`, so results agree with it to rounding.
+///
+/// # Panics
+/// When `groups` does not divide `c` or a buffer's length disagrees with the shapes (see `check_gn`:
+/// the checked entry `tensor::Tensor::group_norm_silu` returns a typed error for those first).
 #[allow(clippy::too_many_arguments)]
 pub fn group_norm_silu_forward<T: Float>(
     n: usize,
@@ -142,11 +166,11 @@ pub fn group_norm_silu_forward<T: Float>(
     rstd: &mut [T],
 ) {
     const W: &str = "group_norm_silu_forward";
-    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let (len, stats) = (n * c * spatial, n * groups);
-    check_lens(
+    check_gn(
         W,
-        &[("x", x.len(), len), ("y", y.len(), len), ("mean", mean.len(), stats), ("rstd", rstd.len(), stats)],
+        [n, c, spatial, groups],
+        &[("x", x.len()), ("y", y.len())],
+        &[("mean", mean.len()), ("rstd", rstd.len())],
     );
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "beta", beta, c);
@@ -174,6 +198,9 @@ pub struct GnSiluGrads<'a, T> {
 /// parameter gradients in `grads` are overwritten when given. With `z` the SiLU input and `h` the
 /// group-norm output: `dz = dy·σ(z)·(1 + z·(1 − σ(z)))`, `dshift = Σ_hw dz`, `dscale = Σ_hw dz·h`,
 /// `dh = dz·(1 + scale)`, then the group norm backward of `dh` gives `dx`, `dgamma`, `dbeta`.
+///
+/// # Panics
+/// As [`group_norm_silu_forward`] (checked entry: `tensor::Tensor::group_norm_silu_backward`).
 #[allow(clippy::too_many_arguments)]
 pub fn group_norm_silu_backward<T: Float>(
     n: usize,
@@ -192,11 +219,8 @@ pub fn group_norm_silu_backward<T: Float>(
     grads: GnSiluGrads<'_, T>,
 ) {
     const W: &str = "group_norm_silu_backward";
-    assert!(groups > 0 && c.is_multiple_of(groups), "{W}: groups {groups} must divide c {c}");
-    let (len, stats) = (n * c * spatial, n * groups);
-    let bufs = [("x", x.len(), len), ("dy", dy.len(), len), ("dx", dx.len(), len)];
-    check_lens(W, &bufs);
-    check_lens(W, &[("mean", mean.len(), stats), ("rstd", rstd.len(), stats)]);
+    let data = [("x", x.len()), ("dy", dy.len()), ("dx", dx.len())];
+    check_gn(W, [n, c, spatial, groups], &data, &[("mean", mean.len()), ("rstd", rstd.len())]);
     check_affine(W, "gamma", gamma, c);
     check_affine(W, "beta", beta, c);
     check_affine(W, "scale", scale, n * c);

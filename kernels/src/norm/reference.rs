@@ -140,7 +140,11 @@ pub fn group_norm_silu_forward(
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (h, mean, rstd) = group_norm_forward(n, c, spatial, groups, eps, x, gamma, beta);
     let z = modulate(&h, spatial, scale, shift);
-    (z.iter().map(|&z| z / (1.0 + (-z).exp())).collect(), mean, rstd)
+    (z.iter().map(|&z| z * sigmoid(z)).collect(), mean, rstd)
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// `z = h·(1 + a[s, ch]) + b[s, ch]` over `[n, c, spatial]`.
@@ -184,7 +188,7 @@ pub fn group_norm_silu_backward(
     let (mut dscale, mut dshift) = (vec![0.0; n * c], vec![0.0; n * c]);
     let mut dh = vec![0.0; x.len()];
     for i in 0..x.len() {
-        let s = 1.0 / (1.0 + (-z[i]).exp());
+        let s = sigmoid(z[i]);
         let dz = dy[i] * s * (1.0 + z[i] * (1.0 - s));
         let sc = i / spatial.max(1);
         dshift[sc] += dz;

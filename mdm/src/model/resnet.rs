@@ -60,13 +60,38 @@ impl ResNet {
         self.conv1.weight.value().shape()[0]
     }
 
-    /// `x` [B, in, H, W], `temb` [B, D_t] → [B, out, H, W].
+    /// `x` [B, in, H, W], `temb` [B, D_t] → [B, out, H, W]. Both `GN → SiLU` and
+    /// `GN → ·(1 + a) + b → SiLU` run as the fused [`Var::group_norm_silu`] (one read of the
+    /// activation for the statistics and one for the output, no saved intermediates); equal to
+    /// [`ResNet::forward_composed`] to rounding.
     pub fn forward(&self, x: &Var, temb: &Var) -> Result<Var> {
+        self.forward_with(x, temb, true)
+    }
+
+    /// The same block with the epilogues composed from primitive ops (`group_norm`, `mul`, `add`,
+    /// `silu`): the reference the fused [`ResNet::forward`] is tested against.
+    pub fn forward_composed(&self, x: &Var, temb: &Var) -> Result<Var> {
+        self.forward_with(x, temb, false)
+    }
+
+    fn forward_with(&self, x: &Var, temb: &Var, fused: bool) -> Result<Var> {
         let out = self.out_ch();
         let b = x.shape()[0];
+        let gn_silu = |n: &GroupNorm, x: &Var, ss: Option<(&Var, &Var)>| -> Result<Var> {
+            let (g, be) = (Some(n.weight.var()), Some(n.bias.var()));
+            if fused {
+                return Ok(x.group_norm_silu(n.groups, g, be, ss, n.eps)?);
+            }
+            let h = n.forward(x)?;
+            let h = match ss {
+                Some((a, sh)) => h.mul(&a.add_scalar(1.0)?)?.add(sh)?,
+                None => h,
+            };
+            Ok(h.silu()?)
+        };
         let h = {
             let _s = scope("norm1");
-            self.norm1.forward(x)?.silu()?
+            gn_silu(&self.norm1, x, None)?
         };
         let h = {
             let _s = scope("conv1");
@@ -80,9 +105,8 @@ impl ResNet {
         let sh = t.narrow(1, out, out)?.reshape(&[b, out, 1, 1])?;
         let h = {
             let _s = scope("norm2");
-            self.norm2.forward(&h)?
+            gn_silu(&self.norm2, &h, Some((&a, &sh)))?
         };
-        let h = h.mul(&a.add_scalar(1.0)?)?.add(&sh)?.silu()?;
         let h = {
             let _s = scope("dropout");
             self.dropout.forward(&h)?

@@ -119,7 +119,7 @@ impl State {
     fn new(cfg: &RunConfig, levels: usize, model: Mdm, ema_model: &Mdm) -> Result<Self> {
         Ok(Self {
             levels,
-            ema: Ema::new(ema_model, cfg.train.ema_decay)?,
+            ema: Ema::new(ema_model, cfg.train.ema_decay)?.with_ramp(cfg.train.ema_ramp),
             model,
             opt: adamw(cfg)?,
             diffusion: Diffusion::new(cfg.diffusion_for(levels), &cfg.scales_for(levels))?,
@@ -208,7 +208,13 @@ pub fn train(
         }
         let ema = info.ckpt.ema.clone().unwrap_or_else(|| info.ckpt.model.clone());
         let what = init.display().to_string();
-        (State::grown(cfg, levels, &info.ckpt.model, &ema, info.levels, &what)?, 0, 0, 0)
+        let mut state = State::grown(cfg, levels, &info.ckpt.model, &ema, info.levels, &what)?;
+        // The loaded inner levels count as averaged for as long as the checkpoint's EMA was; the
+        // new levels start their warmup / ramp (this run's update counter starts at 0).
+        let ages = ema_state(&info, ema.clone()).map(|s| inherited_ages(&s)).unwrap_or_default();
+        let prefix = inner_prefix(levels - info.levels);
+        state.ema.inherit_ages(&ages, 0, &prefix)?;
+        (state, 0, 0, 0)
     } else {
         (State::fresh(cfg, cfg.levels_at(0))?, 0, 0, 0)
     };
@@ -223,7 +229,10 @@ pub fn train(
         if levels != state.levels {
             let small = state_dict(&state.model);
             let small_ema = state.ema.shadow().to_vec();
+            let (old_ema, old_levels) = (state.ema.clone(), state.levels);
             state = State::grown(cfg, levels, &small, &small_ema, state.levels, "the previous phase")?;
+            // The inherited levels keep their EMA age; the added level's warmup / ramp starts now.
+            state.ema.inherit(&old_ema, &inner_prefix(levels - old_levels))?;
             apply_freeze(&mut state.model, frozen_prefix(cfg, step).as_deref());
         }
         let lr = lr_at(cfg, step);
@@ -296,6 +305,25 @@ pub fn train(
     Ok(report)
 }
 
+/// The EMA state of a checkpoint: `shadow` plus the `ema_counter` / `ema_age.<name>` scalars
+/// (None without `ema_counter`).
+fn ema_state(info: &CheckpointInfo, shadow: Vec<(String, Tensor)>) -> Option<OptimState> {
+    let scalars: Vec<(String, f64)> = info
+        .ckpt
+        .optimizer
+        .iter()
+        .filter_map(|(n, t)| Some((n.strip_prefix("ema_")?.to_string(), t.to_vec_f64().first().copied()?)))
+        .collect();
+    scalars.iter().any(|(k, _)| k == "counter").then_some(OptimState { tensors: shadow, scalars })
+}
+
+/// The age of every parameter of an exported EMA state (`age.<name>`, else `counter`).
+fn inherited_ages(st: &OptimState) -> Vec<(String, u64)> {
+    let get = |k: &str| st.scalars.iter().find(|(n, _)| n == k).map(|(_, v)| *v as u64);
+    let counter = get("counter").unwrap_or(0);
+    st.tensors.iter().map(|(n, _)| (n.clone(), get(&format!("age.{n}")).unwrap_or(counter))).collect()
+}
+
 fn resume_state(cfg: &RunConfig, info: &CheckpointInfo, path: &Path) -> Result<State> {
     let err = |msg: String| TrainError::Checkpoint { path: path.display().to_string(), msg };
     if info.seed != cfg.train.seed {
@@ -307,14 +335,8 @@ fn resume_state(cfg: &RunConfig, info: &CheckpointInfo, path: &Path) -> Result<S
     let mut state = State::fresh(cfg, info.levels)?;
     load_state_dict(&mut state.model, &info.ckpt.model, true)?;
     let shadow = info.ckpt.ema.clone().ok_or_else(|| err("has no EMA weights".into()))?;
-    let counter = info
-        .ckpt
-        .optimizer
-        .iter()
-        .find(|(n, _)| n == "ema_counter")
-        .and_then(|(_, t)| t.to_vec_f64().first().copied())
-        .ok_or_else(|| err("has no `optim.ema_counter`".into()))?;
-    state.ema.load_state(&OptimState { tensors: shadow, scalars: vec![("counter".into(), counter)] })?;
+    let ema = ema_state(info, shadow).ok_or_else(|| err("has no `optim.ema_counter`".into()))?;
+    state.ema.load_state(&ema)?;
     state.opt.load_state(&info.optim_state())?;
     Ok(state)
 }
@@ -329,7 +351,10 @@ fn save(
     path: &Path,
 ) -> Result<()> {
     let mut optimizer = pack_optim(&state.opt.state());
-    optimizer.push(("ema_counter".into(), Tensor::scalar(state.ema.counter() as f64)));
+    // `ema_counter` and `ema_age.<name>` (the EMA's scalar state, see `Ema::state`).
+    for (k, v) in state.ema.state().scalars {
+        optimizer.push((format!("ema_{k}"), Tensor::scalar(v)));
+    }
     let ck = TrainingCheckpoint {
         model: state_dict(&state.model),
         ema: Some(state.ema.shadow().to_vec()),

@@ -209,9 +209,9 @@ pub enum KArg {
     Strided(StridedArg),
     /// The by-value `struct GemmArgs` of gemm.cu (`repr(C)` mirror in `kernels::gemm::cuda`).
     Gemm(GemmArgs),
-    /// The by-value `struct AttnArgs` of attention.cu (`kernels::attention::cuda`).
+    /// The by-value `struct AttnArgs` of attention.cu (mirror in `kernels::attention::cuda`).
     Attn(AttnArgs),
-    /// The by-value `struct DualAttnArgs` of dual.cu (`kernels::attention::dual_cuda`).
+    /// The by-value `struct DualAttnArgs` of dual.cu (mirror in `kernels::attention::dual_cuda`).
     DualAttn(DualAttnArgs),
 }
 

@@ -15,13 +15,17 @@ fn suffix(op: &'static str, s: &DualAttentionShape, q: &Tensor) -> Result<&'stat
         DType::F32 => "f32",
         DType::BF16 => "bf16",
         DType::F16 => "f16",
-        _ => return Err(Error::NotImplementedOnDevice { op, device: q.device() }),
+        DType::F64 => return Err(Error::NotImplementedOnDevice { op, device: q.device() }),
+        d => {
+            return Err(Error::UnsupportedDType { op, dtype: d, expected: "a float dtype (f32, f16, bf16)" });
+        }
     };
     if !dual_cuda::supported(s) {
-        return Err(Error::invalid(
+        return Err(Error::NotImplementedOnDeviceFor {
             op,
-            format!("head dims d = {}, dv = {} exceed the GPU kernels' limit of 128", s.d, s.dv),
-        ));
+            device: q.device(),
+            what: format!("head dims d = {}, dv = {} (the CUDA kernels take d, dv ≤ 128)", s.d, s.dv),
+        });
     }
     Ok(dt)
 }

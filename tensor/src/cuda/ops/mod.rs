@@ -2,6 +2,7 @@
 //! `tensor/src/ops` has not (dtype support of the kernel), allocates the output from the caching pool
 //! and launches the kernel with the arguments documented in the family's `kernels/src/<family>/cuda.rs`.
 
+pub(crate) mod attention;
 pub(crate) mod dual_attention;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
@@ -120,6 +121,12 @@ pub fn runtime_kernels() -> Vec<String> {
         ],
         &F,
     );
+    per(
+        &mut v,
+        &["flash_attn_fwd", "flash_attn_bwd_pre", "flash_attn_bwd_dq", "flash_attn_bwd_dkdv"],
+        &["f32", "f16", "bf16"],
+    );
+    per(&mut v, &["group_norm_silu_fwd", "group_norm_silu_bwd"], &F);
     per(&mut v, &["index_select_bwd"], &["f32", "f64"]);
     v.extend(["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill"].map(String::from));
     per(&mut v, &["philox_uniform", "philox_normal", "adamw_step"], &["f32", "f64"]);

@@ -8,7 +8,7 @@ use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::ops::norm::{NormGrads, NormOutput};
 use crate::{Error, Result, Tensor};
 use kernels::cuda_abi::LaunchDims;
-use kernels::norm::cuda::{LnParamsPlan, finish_launch, rows_launch};
+use kernels::norm::cuda::{LnParamsPlan, finish_launch, gn_silu_workspace_len, rows_launch};
 
 /// Validates `gamma`/`beta` (same device and dtype as `x`, shape `[len]`) and makes them contiguous.
 fn affine(op: &'static str, t: Option<&Tensor>, x: &Tensor, len: usize) -> Result<Option<Tensor>> {
@@ -306,4 +306,175 @@ pub(crate) fn group_norm_backward(
         affine: affine_,
     }
     .run()
+}
+
+/// The fused GN + modulation + SiLU inputs on the device: `gamma`, `beta` (`[c]`), `scale`, `shift`
+/// (`n·c` elements, `[N, C]` or `[N, C, 1, …]`), each contiguous with `x`'s device and dtype.
+pub(crate) struct GnSiluDev {
+    pub g: Option<Tensor>,
+    pub b: Option<Tensor>,
+    pub a: Option<Tensor>,
+    pub s: Option<Tensor>,
+}
+
+impl GnSiluDev {
+    fn new(
+        op: &'static str,
+        x: &Tensor,
+        c: usize,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        scale_shift: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Self> {
+        let (a, s) = match scale_shift {
+            Some((a, s)) => {
+                x.check_same(op, a)?;
+                x.check_same(op, s)?;
+                (Some(a.contiguous()?), Some(s.contiguous()?))
+            }
+            None => (None, None),
+        };
+        Ok(Self { g: affine(op, gamma, x, c)?, b: affine(op, beta, x, c)?, a, s })
+    }
+
+    /// `gamma, beta, scale, shift` as kernel pointers (null when absent).
+    fn ptrs(&self, op: &'static str) -> Result<[KArg; 4]> {
+        Ok([
+            KArg::Ptr(ptr(op, self.g.as_ref())?),
+            KArg::Ptr(ptr(op, self.b.as_ref())?),
+            KArg::Ptr(ptr(op, self.a.as_ref())?),
+            KArg::Ptr(ptr(op, self.s.as_ref())?),
+        ])
+    }
+}
+
+/// `group_norm_silu_fwd_<dt>(x, gamma, beta, scale, shift, y, mean, rstd, n, c, spatial, groups,
+/// eps)` (kernels/src/norm/gn_silu.cu). `mean`/`rstd` are returned in the compute dtype, as the
+/// plain group norm's.
+pub(crate) fn group_norm_silu(
+    x: &Tensor,
+    [n, c, sp, groups]: [usize; 4],
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    scale_shift: Option<(&Tensor, &Tensor)>,
+    eps: f64,
+) -> Result<NormOutput> {
+    let op = "group_norm_silu";
+    let dt = float_suffix(op, x.dtype())?;
+    let kernel = format!("group_norm_silu_fwd_{dt}");
+    need(op, &[&kernel], x)?;
+    let p = GnSiluDev::new(op, x, c, gamma, beta, scale_shift)?;
+    let x = x.contiguous()?;
+    let (xs, dev) = storage(op, &x)?;
+    let rows = n * groups;
+    let y = CudaStorage::alloc(&dev, x.dtype(), x.numel())?;
+    let mean = CudaStorage::alloc(&dev, x.dtype(), rows)?;
+    let rstd = CudaStorage::alloc(&dev, x.dtype(), rows)?;
+    if rows > 0 {
+        let mut args = vec![KArg::Ptr(xs.ptr_at(x.offset()))];
+        args.extend(p.ptrs(op)?);
+        args.extend([KArg::Ptr(y.ptr()), KArg::Ptr(mean.ptr()), KArg::Ptr(rstd.ptr())]);
+        args.extend([n, c, sp, groups].map(|v| KArg::I64(v as i64)));
+        args.push(KArg::F64(eps));
+        dev.launch(&kernel, rows_launch(rows, c / groups * sp), &args)?;
+    }
+    let cd = x.dtype().compute_dtype();
+    Ok(NormOutput {
+        y: Tensor::from_cuda(y, x.shape()),
+        mean: Tensor::from_cuda(mean, &[n, groups]).to_dtype(cd)?,
+        rstd: Tensor::from_cuda(rstd, &[n, groups]).to_dtype(cd)?,
+    })
+}
+
+/// `group_norm_silu_bwd_<dt>(x, gamma, beta, scale, shift, mean, rstd, dy, dx, dscale, dshift,
+/// partial, n, c, spatial, groups)`, then (when `affine`) `norm_bwd_params_finish_<dt>(partial,
+/// n, c, dgamma, dbeta)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn group_norm_silu_backward(
+    x: &Tensor,
+    [n, c, sp, groups]: [usize; 4],
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    scale_shift: Option<(&Tensor, &Tensor)>,
+    saved: &NormOutput,
+    dy: &Tensor,
+    affine_: bool,
+) -> Result<crate::ops::norm::GroupNormSiluGrads> {
+    let op = "group_norm_silu_backward";
+    let dt = float_suffix(op, x.dtype())?;
+    let k = [format!("group_norm_silu_bwd_{dt}"), format!("norm_bwd_params_finish_{dt}")];
+    need(op, &[&k[0], &k[1]], x)?;
+    x.check_same(op, dy)?;
+    let p = GnSiluDev::new(op, x, c, gamma, beta, scale_shift)?;
+    let x = x.contiguous()?;
+    let dy = dy.contiguous()?;
+    let mean = saved.mean.to_dtype(x.dtype())?.contiguous()?;
+    let rstd = saved.rstd.to_dtype(x.dtype())?.contiguous()?;
+    crate::cuda::ops::same_device(op, &[&x, &dy, &mean, &rstd])?;
+    let rows = n * groups;
+    for (name, t) in [("mean", &mean), ("rstd", &rstd)] {
+        if t.numel() != rows {
+            return Err(Error::invalid(
+                op,
+                format!("saved {name} has shape {:?}, expected {rows} = n·groups elements", t.shape()),
+            ));
+        }
+    }
+    let (xs, dev) = storage(op, &x)?;
+    let modulated = scale_shift.is_some();
+    let dx = CudaStorage::alloc(&dev, x.dtype(), x.numel())?;
+    let da = if modulated { Some(CudaStorage::alloc(&dev, x.dtype(), n * c)?) } else { None };
+    let ds = if modulated { Some(CudaStorage::alloc(&dev, x.dtype(), n * c)?) } else { None };
+    let partial = if affine_ {
+        Some(dev.alloc(gn_silu_workspace_len(n, c).max(1) * std::mem::size_of::<f64>())?)
+    } else {
+        None
+    };
+    let part_ptr = partial.as_ref().map_or(0, |b| b.ptr());
+    if rows > 0 {
+        let mut args = vec![KArg::Ptr(xs.ptr_at(x.offset()))];
+        args.extend(p.ptrs(op)?);
+        args.extend([
+            KArg::Ptr(ptr(op, Some(&mean))?),
+            KArg::Ptr(ptr(op, Some(&rstd))?),
+            KArg::Ptr(ptr(op, Some(&dy))?),
+            KArg::Ptr(dx.ptr()),
+            KArg::Ptr(da.as_ref().map_or(0, |t| t.ptr())),
+            KArg::Ptr(ds.as_ref().map_or(0, |t| t.ptr())),
+            KArg::Ptr(part_ptr),
+        ]);
+        args.extend([n, c, sp, groups].map(|v| KArg::I64(v as i64)));
+        dev.launch(&k[0], rows_launch(rows, c / groups * sp), &args)?;
+    }
+    let (mut dgamma, mut dbeta) = (None, None);
+    if affine_ {
+        let dg = CudaStorage::zeros(&dev, x.dtype(), c)?;
+        let db = CudaStorage::zeros(&dev, x.dtype(), c)?;
+        if c > 0 {
+            // n = 0: parts = 0 zeroes dgamma/dbeta (norm/cuda.rs).
+            dev.launch(
+                &k[1],
+                finish_launch(c),
+                &[
+                    KArg::Ptr(part_ptr),
+                    KArg::I64(if rows > 0 { n as i64 } else { 0 }),
+                    KArg::I64(c as i64),
+                    KArg::Ptr(dg.ptr()),
+                    KArg::Ptr(db.ptr()),
+                ],
+            )?;
+        }
+        dgamma = Some(Tensor::from_cuda(dg, &[c]));
+        dbeta = Some(Tensor::from_cuda(db, &[c]));
+    }
+    let shaped = |st: Option<CudaStorage>, t: &Option<Tensor>| {
+        st.map(|st| Tensor::from_cuda(st, t.as_ref().map_or(&[n, c][..], |t| t.shape())))
+    };
+    Ok(crate::ops::norm::GroupNormSiluGrads {
+        dx: Tensor::from_cuda(dx, x.shape()),
+        dgamma,
+        dbeta,
+        dscale: shaped(da, &p.a),
+        dshift: shaped(ds, &p.s),
+    })
 }
