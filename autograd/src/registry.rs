@@ -65,6 +65,8 @@ pub const OPS: &[OpInfo] = &[
     op("log_softmax", "softmax"),
     // ops/attention.rs
     op("attention", "attention"),
+    // ops/dual_attention.rs
+    op("dual_attention", "attention"),
     // ops/views.rs
     op("reshape", "views"),
     op("permute", "views"),

@@ -171,6 +171,22 @@ fn cases() -> Vec<Case> {
         }),
     ));
     c.push((
+        "dual_attention",
+        Box::new(|| {
+            let m2 = Tensor::from_vec(vec![0u8, 0, 0, 1, 0, 1], &[2, 3]).unwrap();
+            check(
+                move |v| Var::dual_attention(&v[0], &v[1], &v[2], None, &v[3], &v[4], Some(&m2), 0.7),
+                vec![
+                    std(&[2, 2, 3, 4], 60),
+                    std(&[2, 2, 5, 4], 61),
+                    std(&[2, 2, 5, 3], 62),
+                    std(&[2, 2, 3, 4], 63),
+                    std(&[2, 2, 3, 3], 64),
+                ],
+            )
+        }),
+    ));
+    c.push((
         "reshape",
         Box::new(|| {
             check(|v| v[0].reshape(&[6, 2])?.unsqueeze(0)?.squeeze(0), vec![std(&[3, 4], 47).t().unwrap()])

@@ -31,6 +31,7 @@ pub use dtype::{DType, WithDType};
 pub use error::{Error, Result};
 pub use ops::attention::{AttentionGrads, AttentionOutput};
 pub use ops::conv::Conv2dOptions;
+pub use ops::dual_attention::{DualAttentionGrads, DualAttentionOutput};
 pub use ops::norm::{GroupNormSiluGrads, NormGrads, NormOutput};
 pub use ops::optim::AdamWUpdate;
 pub use tensor::{Tensor, resolve_dim};

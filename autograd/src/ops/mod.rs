@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod binary;
 pub mod conv;
+pub mod dual_attention;
 pub mod loss;
 pub mod matmul;
 pub mod norm;

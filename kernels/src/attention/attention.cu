@@ -32,108 +32,7 @@
 #include "common.cuh"
 #include "mma.cuh"
 #include "shared_check.cuh"
-
-#ifdef __CUDACC__
-#define MT_UNROLL _Pragma("unroll")
-#else
-#define MT_UNROLL _Pragma("GCC unroll 16")
-#endif
-
-// Mirrors `kernels::attention::cuda::AttnArgs` (repr(C)); keep the two in sync.
-struct AttnArgs {
-  int64_t batch, heads, lq, lk, d, dv;
-  int64_t has_mask;  // 0: key_mask is not read (may be any pointer)
-  double scale;
-};
-
-#define ATTN_DMAX 128
-namespace attn {
-constexpr int DMAX = ATTN_DMAX;
-constexpr int LANES = 8;             // threads of a row group
-constexpr int CPT = DMAX / LANES;    // output columns per thread (16)
-constexpr int FWD_BQ = 64, FWD_BK = 32, FWD_THREADS = 128;
-constexpr int DQ_BQ = 32, DQ_BK = 16, DQ_THREADS = 64;
-constexpr int KV_BK = 16, KV_BQ = 32, KV_THREADS = 64;
-}  // namespace attn
-
-__device__ __forceinline__ float attn_neg_inf() { return -INFINITY; }
-
-// s[r·width + c] = r < rows_left ? g[r·width + c] : 0 for r < rows, c < width (g: the tile's first row,
-// rows contiguous). Coalesced: consecutive threads take consecutive elements.
-template <class S>
-__device__ __forceinline__ void attn_load_tile(float* s, const S* g, int64_t rows_left, int rows, int width,
-                                               int tid, int nthreads) {
-  const int n = rows * width;
-  const int64_t vr = rows_left < rows ? (rows_left < 0 ? 0 : rows_left) : rows;
-  const int valid = static_cast<int>(vr) * width;
-  for (int e = tid; e < n; e += nthreads) MT_SH_ST(s[e], e < valid ? mt_load(g, e) : 0.f);
-}
-
-// acc[i][j] = Σ_p A[a0 + i][p] · B[b0 + LANES·j][p] over p < width (shared tiles of row length width),
-// walking p from the rotation `rot` (< width) around.
-template <int R, int C>
-__device__ __forceinline__ void attn_dots(float (&acc)[R][C], const float* A, int a0, const float* B, int b0, int width,
-                                          int rot) {
-  MT_UNROLL
-  for (int i = 0; i < R; ++i)
-    MT_UNROLL
-    for (int j = 0; j < C; ++j) acc[i][j] = 0.f;
-  int p = rot;
-  for (int t = 0; t < width; ++t) {
-    float a[R], b[C];
-    MT_UNROLL
-    for (int i = 0; i < R; ++i) a[i] = MT_SH_LD(A[(a0 + i) * width + p]);
-    MT_UNROLL
-    for (int j = 0; j < C; ++j) b[j] = MT_SH_LD(B[(b0 + attn::LANES * j) * width + p]);
-    MT_UNROLL
-    for (int i = 0; i < R; ++i)
-      MT_UNROLL
-      for (int j = 0; j < C; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    p = p + 1 == width ? 0 : p + 1;
-  }
-}
-
-// Max / sum over the 8 lanes of a row group.
-__device__ __forceinline__ float attn_group_max(float x) {
-  MT_UNROLL
-  for (int o = 1; o < attn::LANES; o <<= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ float attn_group_sum(float x) {
-  MT_UNROLL
-  for (int o = 1; o < attn::LANES; o <<= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
-
-// acc[i][jj] += Σ_{t < C·LANES} w_t[i] · T[t][lane%8 + 8·jj] (columns < width), where w_t[i] is
-// w[i][t / 8] of lane (lane & ~7) | (t % 8): the row group's weights broadcast by shuffles.
-template <int R, int C>
-__device__ __forceinline__ void attn_accumulate(float (&acc)[R][attn::CPT], const float (&w)[R][C], const float* T,
-                                                int width, int lane) {
-  const int tx = lane % attn::LANES, base = lane & ~(attn::LANES - 1);
-  MT_UNROLL
-  for (int j = 0; j < C; ++j) {
-    for (int kk = 0; kk < attn::LANES; ++kk) {
-      float wb[R];
-      MT_UNROLL
-      for (int i = 0; i < R; ++i) wb[i] = __shfl_sync(0xffffffffu, w[i][j], base | kk);
-      const float* row = T + (j * attn::LANES + kk) * width;
-      MT_UNROLL
-      for (int jj = 0; jj < attn::CPT; ++jj) {
-        const int c = tx + attn::LANES * jj;
-        if (c < width) {
-          const float x = MT_SH_LD(row[c]);
-          MT_UNROLL
-          for (int i = 0; i < R; ++i) acc[i][jj] = fmaf(wb[i], x, acc[i][jj]);
-        }
-      }
-    }
-  }
-}
-
-__device__ __forceinline__ bool attn_key_ok(const uint8_t* mk, int64_t key, int64_t lk) {
-  return key < lk && (mk == nullptr || mk[key] != 0);
-}
+#include "attn_simt.cuh"
 
 // ------------------------------------------------------------------------------------------------
 // Forward
@@ -143,82 +42,31 @@ extern "C" __global__ void __launch_bounds__(attn::FWD_THREADS, 1)
                        const uint8_t* __restrict__ key_mask, float* __restrict__ out, float* __restrict__ lse,
                        AttnArgs a) {
   using namespace attn;
-  constexpr int BQ = FWD_BQ, BK = FWD_BK, R = BQ / (FWD_THREADS / LANES), KC = BK / LANES;
-  static_assert(R == 4 && KC == 4, "tile shape");
+  constexpr int BQ = FWD_BQ, R = 4;
   __shared__ float sq[BQ * DMAX];
-  __shared__ float skv[BK * DMAX];
-  const int tid = threadIdx.x, lane = tid & 31, tx = tid % LANES, ty = tid / LANES;
+  __shared__ float skv[FWD_BK * DMAX];
+  const int tid = threadIdx.x, tx = tid % LANES, ty = tid / LANES;
   const int d = static_cast<int>(a.d), dv = static_cast<int>(a.dv);
   const int64_t lq = a.lq, lk = a.lk;
   const int64_t nqb = (lq + BQ - 1) / BQ;
   const int64_t h = blockIdx.x / nqb, q0 = (blockIdx.x % nqb) * BQ;
   const float scale = static_cast<float>(a.scale);
   const uint8_t* mk = a.has_mask ? key_mask + (h / a.heads) * lk : nullptr;
-  const int rot = d > 0 ? lane % d : 0;
 
   attn_load_tile(sq, q + (h * lq + q0) * d, lq - q0, BQ, d, tid, FWD_THREADS);
   float o[R][CPT], m[R], l[R];
+  attn_fwd_stream(sq, skv, k + h * lk * d, v + h * lk * dv, mk, lk, d, dv, scale, o, m, l);
+  attn_fwd_finish(o, m, l, lse + h * lq, q0, lq);
   MT_UNROLL
   for (int i = 0; i < R; ++i) {
-    m[i] = attn_neg_inf();
-    l[i] = 0.f;  // this lane's share of the row sum (its keys), summed over the group at the end
-    MT_UNROLL
-    for (int jj = 0; jj < CPT; ++jj) o[i][jj] = 0.f;
-  }
-  for (int64_t k0 = 0; k0 < lk; k0 += BK) {
-    __syncthreads();  // the previous V tile is consumed
-    attn_load_tile(skv, k + (h * lk + k0) * d, lk - k0, BK, d, tid, FWD_THREADS);
-    __syncthreads();  // K tile (and, first time, Q tile) visible
-    float s[R][KC];
-    attn_dots<R, KC>(s, sq, ty * R, skv, tx, d, rot);
-    bool keep[KC];
-    MT_UNROLL
-    for (int j = 0; j < KC; ++j) keep[j] = attn_key_ok(mk, k0 + tx + LANES * j, lk);
-    MT_UNROLL
-    for (int i = 0; i < R; ++i) {
-      float tmax = attn_neg_inf();
-      MT_UNROLL
-      for (int j = 0; j < KC; ++j) {
-        s[i][j] = keep[j] ? s[i][j] * scale : attn_neg_inf();
-        tmax = fmaxf(tmax, s[i][j]);
-      }
-      const float m_new = fmaxf(m[i], attn_group_max(tmax));
-      float alpha = 1.f, sum = 0.f;
-      if (m_new == attn_neg_inf()) {  // every key so far is masked: nothing to add
-        MT_UNROLL
-        for (int j = 0; j < KC; ++j) s[i][j] = 0.f;
-      } else {
-        alpha = expf(m[i] - m_new);  // 0 when m was -inf
-        MT_UNROLL
-        for (int j = 0; j < KC; ++j) {
-          s[i][j] = expf(s[i][j] - m_new);  // masked: exp(-inf) = 0
-          sum += s[i][j];
-        }
-      }
-      l[i] = fmaf(l[i], alpha, sum);
-      m[i] = m_new;
-      MT_UNROLL
-      for (int jj = 0; jj < CPT; ++jj) o[i][jj] *= alpha;
-    }
-    __syncthreads();  // everyone is done with the K tile
-    attn_load_tile(skv, v + (h * lk + k0) * dv, lk - k0, BK, dv, tid, FWD_THREADS);
-    __syncthreads();
-    attn_accumulate<R, KC>(o, s, skv, dv, lane);
-  }
-  MT_UNROLL
-  for (int i = 0; i < R; ++i) {
-    const float lsum = attn_group_sum(l[i]);
     const int64_t row = q0 + ty * R + i;
     if (row >= lq) continue;
     float* orow = out + (h * lq + row) * dv;
-    const bool dead = lsum == 0.f;  // fully masked row (or lk == 0): out = 0, lse = -inf
-    const float inv = dead ? 0.f : 1.f / lsum;
     MT_UNROLL
     for (int jj = 0; jj < CPT; ++jj) {
       const int c = tx + LANES * jj;
-      if (c < dv) orow[c] = o[i][jj] * inv;
+      if (c < dv) orow[c] = o[i][jj];
     }
-    if (tx == 0) lse[h * lq + row] = dead ? attn_neg_inf() : m[i] + logf(lsum);
   }
 }
 
@@ -254,14 +102,13 @@ __device__ __forceinline__ void attn_bwd_dq(const S* __restrict__ q, const S* __
   __shared__ float sdo[BQ * DMAX];
   __shared__ float sk[BK * DMAX];
   __shared__ float sv[BK * DMAX];
-  const int tid = threadIdx.x, lane = tid & 31, tx = tid % LANES, ty = tid / LANES;
+  const int tid = threadIdx.x, tx = tid % LANES, ty = tid / LANES;
   const int d = static_cast<int>(a.d), dv = static_cast<int>(a.dv);
   const int64_t lq = a.lq, lk = a.lk;
   const int64_t nqb = (lq + BQ - 1) / BQ;
   const int64_t h = blockIdx.x / nqb, q0 = (blockIdx.x % nqb) * BQ;
   const float scale = static_cast<float>(a.scale);
   const uint8_t* mk = a.has_mask ? key_mask + (h / a.heads) * lk : nullptr;
-  const int rot_d = d > 0 ? lane % d : 0, rot_v = dv > 0 ? lane % dv : 0;
 
   attn_load_tile(sq, q + (h * lq + q0) * d, lq - q0, BQ, d, tid, DQ_THREADS);
   attn_load_tile(sdo, dout + (h * lq + q0) * dv, lq - q0, BQ, dv, tid, DQ_THREADS);
@@ -274,27 +121,7 @@ __device__ __forceinline__ void attn_bwd_dq(const S* __restrict__ q, const S* __
     MT_UNROLL
     for (int jj = 0; jj < CPT; ++jj) acc[i][jj] = 0.f;
   }
-  for (int64_t k0 = 0; k0 < lk; k0 += BK) {
-    __syncthreads();  // the previous K tile is consumed
-    attn_load_tile(sk, k + (h * lk + k0) * d, lk - k0, BK, d, tid, DQ_THREADS);
-    attn_load_tile(sv, v + (h * lk + k0) * dv, lk - k0, BK, dv, tid, DQ_THREADS);
-    __syncthreads();
-    float s[R][KC], dp[R][KC];
-    attn_dots<R, KC>(s, sq, ty * R, sk, tx, d, rot_d);
-    attn_dots<R, KC>(dp, sdo, ty * R, sv, tx, dv, rot_v);
-    bool keep[KC];
-    MT_UNROLL
-    for (int j = 0; j < KC; ++j) keep[j] = attn_key_ok(mk, k0 + tx + LANES * j, lk);
-    MT_UNROLL
-    for (int i = 0; i < R; ++i)
-      MT_UNROLL
-      for (int j = 0; j < KC; ++j) {
-        // A fully masked row (lse = -inf) has P = 0: never exp(+inf).
-        const float p = keep[j] && lrow[i] != attn_neg_inf() ? expf(s[i][j] * scale - lrow[i]) : 0.f;
-        s[i][j] = p * (dp[i][j] - drow[i]) * scale;  // dS (scale folded in)
-      }
-    attn_accumulate<R, KC>(acc, s, sk, d, lane);
-  }
+  attn_dq_stream(sq, sdo, sk, sv, k + h * lk * d, v + h * lk * dv, mk, lk, d, dv, scale, lrow, drow, acc);
   MT_UNROLL
   for (int i = 0; i < R; ++i) {
     const int64_t row = q0 + ty * R + i;

@@ -57,10 +57,11 @@
 //!   136-half rows, conflict-free), online softmax on the f32 accumulators (row statistics over the 4
 //!   lanes of a quad), P rounded to the input dtype and reused in registers as the A fragments of
 //!   `O += P·V` (FlashAttention-2 register reuse). Head dims are zero-padded to multiples of 16.
-//! * Registers (ptxas -v, CUDA 13.0; no spills anywhere): `fwd_f32` 149 (sm_80) / 144 (sm_90) with
+//! * Registers (ptxas -v, CUDA 13.0; no spills anywhere): `fwd_f32` 147 (sm_80) / 144 (sm_90) with
 //!   `__launch_bounds__(128, 1)` (with `(128)` alone ptxas capped sm_90 at 128 and spilled 40 bytes);
-//!   `bwd_dq_f32` 154 / 156; `bwd_dkdv_f32` 254 / 255 (two 2×16 accumulator sets; 64 threads per
-//!   block: ~16 K registers, so registers and the 48 KB of shared memory both allow 4 blocks per SM);
+//!   `bwd_dq_f32` 159 / 159 (154 / 156 before its key loop moved to `cuda/attn_simt.cuh`);
+//!   `bwd_dkdv_f32` 254 / 255 (two 2×16 accumulator sets; 64 threads per block: ~16 K registers,
+//!   so registers and the 48 KB of shared memory both allow 4 blocks per SM);
 //!   `bwd_pre_f32` 29 / 30; `fwd_{bf16,f16}` 138 / 137; the 16-bit backward kernels within ±7 of
 //!   their f32 twins (`bwd_dq_bf16` 161 / 155, `bwd_dkdv_*` 254 / 255).
 //! * Known gaps: no tensor-core backward (the 16-bit backward is the SIMT f32 code on 16-bit loads);

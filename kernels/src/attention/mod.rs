@@ -31,12 +31,22 @@
 //! Tile products are hand-written axpy loops (vectorised over the 64-key tile for `q·k`, over `dv`/`d`
 //! for the `P·V`-like products), compiled for AVX-512 or AVX2+FMA at run time; f32 uses a polynomial
 //! `exp` (≤ 2 ulp). f64 runs the same code (with libm `exp`) for gradient checks.
+//!
+//! ## Dual attention (`dual.rs`, `dual.cu`)
+//! The MDM block's self + cross pattern, `softmax(s·Q·K1ᵀ)·V1 + softmax(s·Q·K2ᵀ, mask2)·V2`, as one
+//! op: [`dual_attention_forward`] / [`dual_attention_backward`] (two flash calls on the CPU; one
+//! fused kernel per pass on the GPU, see `dual_cuda.rs`).
 
 mod composed;
 #[cfg(any(feature = "cuda", feature = "emu"))]
 pub mod cuda;
 #[cfg(all(test, feature = "emu"))]
 mod cuda_tests;
+mod dual;
+#[cfg(any(feature = "cuda", feature = "emu"))]
+pub mod dual_cuda;
+#[cfg(all(test, feature = "emu"))]
+mod dual_cuda_tests;
 mod flash;
 pub mod reference;
 #[cfg(test)]
@@ -44,6 +54,9 @@ mod tests;
 
 use crate::Float;
 
+pub use dual::{
+    DualAttentionShape, DualGradsMut, DualInputs, DualSaved, dual_attention_backward, dual_attention_forward,
+};
 pub use flash::{BK, BQ};
 
 /// Sizes of one attention call.

@@ -1,7 +1,8 @@
 //! ml-mdm's spatial `SelfAttention` block (MDM spec §3.1): GroupNorm(32) → 1×1 qkv conv → 8
 //! channel-split heads → self-attention over the H·W tokens, plus optional cross-attention of the
-//! same queries on conditioning tokens (summed with the self-attention result) → zero-init 1×1
-//! projection → residual, then an optional residual FFN.
+//! same queries on conditioning tokens (summed with the self-attention result; both run as one
+//! [`Var::dual_attention`] node) → zero-init 1×1 projection → residual, then an optional residual
+//! FFN.
 //!
 //! Parameter names follow ml-mdm's state dict: `norm`, `qkv`, `norm_cond`, `kv_cond`, `proj_out`,
 //! `ffn.0` (GroupNorm), `ffn.1` (1×1 conv C→4C), `ffn.3` (zero-init 1×1 conv 4C→C).
@@ -170,8 +171,7 @@ impl SelfAttention {
         let k = self.split_heads(&qkv.narrow(1, c, c)?)?;
         let v = self.split_heads(&qkv.narrow(1, 2 * c, c)?)?;
         let scale = 1.0 / (self.head_dim() as f64).sqrt();
-        let mut h = Var::attention(&q, &k, &v, None, scale)?;
-        if let (Some(norm_cond), Some(kv_cond)) = (&self.norm_cond, &self.kv_cond) {
+        let h = if let (Some(norm_cond), Some(kv_cond)) = (&self.norm_cond, &self.kv_cond) {
             let cond = cond.ok_or_else(|| tensor::Error::InvalidArgument {
                 op: "SelfAttention.forward",
                 msg: format!(
@@ -200,9 +200,11 @@ impl SelfAttention {
             let kv = kv.transpose(1, 2)?;
             let kc = self.split_heads(&kv.narrow(1, 0, c)?)?;
             let vc = self.split_heads(&kv.narrow(1, c, c)?)?;
-            let hc = Var::attention(&q, &kc, &vc, cond_mask, scale)?;
-            h = h.add(&hc)?;
-        }
+            // Self- and cross-attention of the same queries, two softmaxes, summed: one fused op.
+            Var::dual_attention(&q, &k, &v, None, &kc, &vc, cond_mask, scale)?
+        } else {
+            Var::attention(&q, &k, &v, None, scale)?
+        };
         // [B, heads, T, C/heads] → [B, C, H, W]
         let h = h.permute(&[0, 1, 3, 2])?.reshape(&[b, c, s[2], s[3]])?;
         let h = {

@@ -16,6 +16,7 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg, sys,
 };
 use kernels::attention::cuda::AttnArgs;
+use kernels::attention::dual_cuda::DualAttnArgs;
 use kernels::conv::cuda::ConvArgs;
 use kernels::cuda_abi::{LaunchDims, StridedArg};
 use kernels::gemm::cuda::GemmArgs;
@@ -213,6 +214,8 @@ pub enum KArg {
     Conv(ConvArgs),
     /// The by-value `struct AttnArgs` of attention.cu (mirror in `kernels::attention::cuda`).
     Attn(AttnArgs),
+    /// The by-value `struct DualAttnArgs` of dual.cu (mirror in `kernels::attention::dual_cuda`).
+    DualAttn(DualAttnArgs),
 }
 
 impl CudaDevice {
@@ -357,6 +360,7 @@ impl CudaDevice {
                 KArg::Gemm(v) => b.arg(v),
                 KArg::Conv(v) => b.arg(v),
                 KArg::Attn(v) => b.arg(v),
+                KArg::DualAttn(v) => b.arg(v),
             };
         }
         let cfg = LaunchConfig {

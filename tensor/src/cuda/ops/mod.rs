@@ -4,6 +4,7 @@
 
 pub(crate) mod attention;
 pub(crate) mod conv;
+pub(crate) mod dual_attention;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
@@ -135,6 +136,7 @@ pub fn runtime_kernels() -> Vec<String> {
     per(&mut v, &["index_select_bwd"], &["f32", "f64"]);
     v.extend(["index_select_bwd_count", "index_select_bwd_scan", "index_select_bwd_fill"].map(String::from));
     per(&mut v, &["philox_uniform", "philox_normal", "adamw_step"], &["f32", "f64"]);
+    v.extend(kernels::attention::dual_cuda::kernel_names());
     v
 }
 
