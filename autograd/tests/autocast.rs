@@ -40,6 +40,7 @@ fn lower_precision_ops_give_bf16_outputs() {
         assert_eq!(a.linear(&lw, Some(&lb))?.dtype(), BF, "linear casts its bias too");
         assert_eq!(a.linear(&lw, None)?.dtype(), BF);
         assert_eq!(Var::attention(&q, &q, &q, None, 0.5)?.dtype(), BF);
+        assert_eq!(Var::dual_attention(&q, &q, &q, None, &q, &q, None, 0.5)?.dtype(), BF);
         // activations and views keep the dtype they get
         let y = a.matmul(&m)?;
         assert_eq!(y.silu()?.dtype(), BF);

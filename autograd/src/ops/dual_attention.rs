@@ -2,6 +2,7 @@
 //! softmax(s·q·k2ᵀ, m2)·v2` as one node, differentiated with the kernels' blocked backward from the
 //! saved branch outputs and log-sum-exps (see `tensor::ops::dual_attention`).
 
+use crate::autocast::lower;
 use crate::node::BackwardOp;
 use crate::{Result, Var};
 use tensor::{DualAttentionOutput, Tensor};
@@ -48,6 +49,8 @@ impl Var {
     /// queries with separate softmaxes, summed (one fused node). q [B, H, Lq, D], k1/v1
     /// [B, H, L1, D/Dv], k2/v2 [B, H, L2, D/Dv]; the masks are constant u8 [B, L1], [B, L2]
     /// (nonzero = attend). Equals `attention(q, k1, v1, mask1) + attention(q, k2, v2, mask2)`.
+    /// Under [`crate::autocast`] all five inputs are cast to the half dtype (output in it), as
+    /// [`Var::attention`].
     #[allow(clippy::too_many_arguments)]
     pub fn dual_attention(
         q: &Var,
@@ -59,6 +62,7 @@ impl Var {
         mask2: Option<&Tensor>,
         scale: f64,
     ) -> Result<Var> {
+        let (q, k1, v1, k2, v2) = (&lower(q)?, &lower(k1)?, &lower(v1)?, &lower(k2)?, &lower(v2)?);
         let saved = Tensor::dual_attention(
             q.value(),
             k1.value(),
