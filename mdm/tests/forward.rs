@@ -81,11 +81,13 @@ fn s2_forward_shapes_follow_spec_trace() {
     assert_eq!(s("inner_unet.conv_in", "conv2d"), vec![b4(64, 16)]);
     assert_eq!(s("inner_unet.down_blocks.0.resample", "conv2d"), vec![b4(64, 8)]);
     assert_eq!(s("inner_unet.down_blocks.1.resnets.0.conv1", "conv2d"), vec![b4(128, 8)]);
-    // self- and cross-attention: 8 heads of width 16 over 64 tokens; keys from L text tokens
-    assert_eq!(s("inner_unet.down_blocks.1.attn.0", "attention"), vec![vec![B, 8, 64, 16]; 2]);
+    // self- and cross-attention fused in one node: 8 heads of width 16 over 64 tokens; keys from
+    // L text tokens (no separate single-attention node is left)
+    assert_eq!(s("inner_unet.down_blocks.1.attn.0", "dual_attention"), vec![vec![B, 8, 64, 16]]);
+    assert!(s("inner_unet.down_blocks.1.attn.0", "attention").is_empty());
     assert_eq!(s("inner_unet.down_blocks.1.attn.0.kv_cond", "matmul"), vec![vec![B, L, 256]]);
     assert_eq!(s("inner_unet.down_blocks.1.attn.0.ffn.1", "conv2d"), vec![b4(512, 8)]);
-    assert_eq!(s("inner_unet.mid_blocks.0.attn.0", "attention").len(), 2);
+    assert_eq!(s("inner_unet.mid_blocks.0.attn.0", "dual_attention").len(), 1);
     assert_eq!(s("inner_unet.mid_blocks.1.resnets.0.conv2", "conv2d"), vec![b4(128, 8)]);
     // decoder concatenations [x, skip] (sorted by shape)
     assert_eq!(s("inner_unet.up_blocks.0", "cat"), vec![vec![B, 192, 8, 8], vec![B, 256, 8, 8]]);

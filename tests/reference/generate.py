@@ -145,6 +145,29 @@ def case_other(op, r, case):
                 [unif(r, (1, 2, 3, 4)), unif(r, (1, 2, 5, 4)), unif(r, (1, 2, 5, 3))], [mask]
         return (lambda q, k, v: attention(q, k, v, None, 0.3)), \
             [unif(r, (2, 1, 4, 4)), unif(r, (2, 1, 4, 4)), unif(r, (2, 1, 4, 4))], []
+    if op == "group_norm_silu":
+        # The ResNet block's fused epilogue: SiLU(GN(x)·(1 + scale) + shift), scale/shift [N, C].
+        if a:
+            def f(x, g, b, sc, sh):
+                y = group_norm(x, g, b, 3, 1e-5)
+                return jax.nn.silu(y * (1.0 + sc[:, :, None, None]) + sh[:, :, None, None])
+            return f, [unif(r, (2, 6, 3, 3)), unif(r, (6,)), unif(r, (6,)), unif(r, (2, 6)),
+                       unif(r, (2, 6))], []
+        return (lambda x, g, b: jax.nn.silu(group_norm(x, g, b, 2, 1e-6))), \
+            [unif(r, (2, 4, 5)), unif(r, (4,)), unif(r, (4,))], []
+    if op == "dual_attention":
+        # MDM's self + cross pattern: two softmaxes over the same queries, outputs summed.
+        if a:
+            mask2 = np.array([[1, 0, 1]], dtype=np.uint8)
+            return (lambda q, k1, v1, k2, v2, m2: attention(q, k1, v1, None, 0.5)
+                    + attention(q, k2, v2, m2, 0.5)), \
+                [unif(r, (1, 2, 3, 4)), unif(r, (1, 2, 5, 4)), unif(r, (1, 2, 5, 3)),
+                 unif(r, (1, 2, 3, 4)), unif(r, (1, 2, 3, 3))], [mask2]
+        mask1 = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], dtype=np.uint8)
+        return (lambda q, k1, v1, k2, v2, m1: attention(q, k1, v1, m1, 0.3)
+                + attention(q, k2, v2, None, 0.3)), \
+            [unif(r, (2, 1, 4, 4)), unif(r, (2, 1, 4, 4)), unif(r, (2, 1, 4, 4)),
+             unif(r, (2, 1, 2, 4)), unif(r, (2, 1, 2, 4))], [mask1]
     if op == "reshape":
         if a:
             return (lambda x: x.reshape(3, 4)), [unif(r, (2, 6))], []
@@ -202,7 +225,8 @@ def case_other(op, r, case):
     raise KeyError(op)
 
 
-OTHER = ["matmul", "conv2d", "group_norm", "layer_norm", "softmax", "log_softmax", "attention",
+OTHER = ["matmul", "conv2d", "group_norm", "group_norm_silu", "layer_norm", "softmax", "log_softmax",
+         "attention", "dual_attention",
          "reshape", "permute", "narrow", "expand", "cat", "index_select", "to_dtype",
          "upsample_nearest2d", "avg_pool2d", "where", "masked_fill", "mse_loss"]
 

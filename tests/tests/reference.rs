@@ -162,6 +162,20 @@ fn apply(op: &str, case: &str, x: &[Var], aux: &[Tensor]) -> autograd::Result<Va
             let (g, eps) = if a { (3, 1e-5) } else { (2, 1e-6) };
             x0.group_norm(g, Some(&x[1]), Some(&x[2]), eps)
         }
+        "group_norm_silu" => {
+            if a {
+                x0.group_norm_silu(3, Some(&x[1]), Some(&x[2]), Some((&x[3], &x[4])), 1e-5)
+            } else {
+                x0.group_norm_silu(2, Some(&x[1]), Some(&x[2]), None, 1e-6)
+            }
+        }
+        "dual_attention" => {
+            if a {
+                Var::dual_attention(x0, &x[1], &x[2], None, &x[3], &x[4], Some(&aux[0]), 0.5)
+            } else {
+                Var::dual_attention(x0, &x[1], &x[2], Some(&aux[0]), &x[3], &x[4], None, 0.3)
+            }
+        }
         "layer_norm" => x0.layer_norm(Some(&x[1]), Some(&x[2]), if a { 1e-5 } else { 1e-6 }),
         "softmax" => x0.softmax(if a { 1 } else { -1 }),
         "log_softmax" => x0.log_softmax(if a { 1 } else { -1 }),
