@@ -101,6 +101,11 @@ def main():
         cells.append(f"{t['ms'] / o['ms']:.2f}x" if (o and t) else "-")
         cells.append(target(key[0], o, t, copy))
         print("| " + " | ".join(cells) + " |")
+    g = next((m for k, m in ours.items() if k[0] == "s2_train_step"), None)
+    c = next((m for k, m in ours.items() if k[0] == "s2_train_step_cpu"), None)
+    if g and c:
+        print(f"\nS2 train step (batch 8, f32): GPU {g['ms']:.1f} ms, CPU {c['ms']:.1f} ms: "
+              f"{c['ms'] / g['ms']:.1f}x faster on the GPU")
     ks = ohead.get("kernels") or []
     if ks:
         print("\nKernel resources on this GPU (registers/thread, static shared bytes, local bytes/thread):\n")

@@ -5,6 +5,7 @@
 
 pub mod machine;
 pub mod roofline;
+pub mod s2_step;
 
 use std::time::Instant;
 

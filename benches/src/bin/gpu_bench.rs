@@ -204,6 +204,7 @@ fn run(json: bool, ordinal: usize) -> Result<()> {
             println!("{:<16} {:<18} {:<5} {ms:>10.3} {rate:>14}", c.op, shape.join("x"), c.dtype);
         }
     }
+    s2_rows(&gpu, dev, json);
     // Resources of every kernel the runtime launches (occupancy inputs).
     if !json {
         println!(
@@ -246,5 +247,75 @@ fn main() -> ExitCode {
             eprintln!("gpu_bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Batch of the S2 train-step comparison.
+const S2_BATCH: usize = 8;
+
+/// `configs/s2.toml`, from the working directory (gpu-check.sh runs in the repository root) or
+/// from the source tree this binary was built in.
+fn s2_config() -> String {
+    let here = "configs/s2.toml";
+    if std::path::Path::new(here).exists() {
+        return here.into();
+    }
+    format!("{}/../configs/s2.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The "S2 train step vs the CPU": one training step of the S2 model (batch 8) timed on
+/// the GPU (CUDA events, median of 5 after 2 warm-ups) and on the CPU (wall clock, median of 3
+/// after 1), as rows `s2_train_step` / `s2_train_step_cpu` (no flops or bytes: compare the ms).
+/// A failure (e.g. an op without a GPU path) is reported on stderr and the rest still runs.
+fn s2_rows(gpu: &CudaDevice, dev: Device, json: bool) {
+    let path = s2_config();
+    let print = |op: &str, ms: f64| {
+        if json {
+            println!(
+                "{{\"op\": {op:?}, \"shape\": [{S2_BATCH}], \"dtype\": \"f32\", \"ms\": {ms}, \"flops\": 0, \"bytes\": 0}}"
+            );
+        } else {
+            println!("{op:<16} {:<18} {:<5} {ms:>10.3} {:>14}", format!("batch {S2_BATCH}"), "f32", "-");
+        }
+    };
+    let gpu_ms = (|| -> std::result::Result<f64, String> {
+        let _range = tensor::cuda::nvtx::range("s2_train_step");
+        let mut s = benches::s2_step::S2Step::new(&path, S2_BATCH, dev)?;
+        for _ in 0..2 {
+            s.step()?;
+        }
+        gpu.synchronize().map_err(|e| e.to_string())?;
+        let mut t = vec![];
+        for _ in 0..5 {
+            let mut r = Ok(0.0);
+            let ms = gpu.time_ms(|| {
+                r = s.step();
+                Ok(())
+            });
+            r?;
+            t.push(ms.map_err(|e| e.to_string())? as f64);
+        }
+        t.sort_by(|a, b| a.total_cmp(b));
+        Ok(t[t.len() / 2])
+    })();
+    match gpu_ms {
+        Ok(ms) => print("s2_train_step", ms),
+        Err(e) => eprintln!("gpu_bench: s2_train_step on the GPU failed: {e}"),
+    }
+    let cpu_ms = (|| -> std::result::Result<f64, String> {
+        let mut s = benches::s2_step::S2Step::new(&path, S2_BATCH, Device::Cpu)?;
+        s.step()?;
+        let mut t = vec![];
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            s.step()?;
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        t.sort_by(|a, b| a.total_cmp(b));
+        Ok(t[1])
+    })();
+    match cpu_ms {
+        Ok(ms) => print("s2_train_step_cpu", ms),
+        Err(e) => eprintln!("gpu_bench: s2_train_step on the CPU failed: {e}"),
     }
 }
