@@ -7,7 +7,7 @@
 //! is a no-op (checked once per process), so ranges cost nothing on machines without it and never
 //! fail. `MATRYOSHKA_NVTX=0` turns them off even when the library is present.
 //!
-//! ```ignore
+//! ```no_run
 //! let _r = tensor::cuda::nvtx::range("attention_fwd_bwd 8x8x1024x64 bf16");
 //! // … enqueue the work; the range ends when `_r` is dropped
 //! ```
