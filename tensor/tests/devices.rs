@@ -9,6 +9,7 @@
 //! differ by one unit in the last place of the half type, so `Tolerance::F16` / `Tolerance::BF16`.
 
 mod common;
+use common::device_check as check;
 use common::seq;
 use tensor::testing::devices;
 use tensor::{BinaryOp, CmpOp, DType, Device, Error, Tensor, Tolerance, UnaryOp};
@@ -21,14 +22,6 @@ fn tol(dtype: DType) -> Tolerance {
         DType::BF16 => Tolerance::BF16,
         _ => Tolerance::new(0.0, 0.0),
     }
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
-    let g = got.to_cpu().unwrap();
-    assert!(g.device().is_cpu());
-    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
 }
 
 /// A [4, 3] view with a column stride and an offset: rows of a transposed, narrowed tensor.

@@ -16,6 +16,7 @@
 //!   `Lq`/`Lk` terms. The GPU backward from its own forward is also checked, a little looser.
 
 mod common;
+use common::device_check as check;
 use common::rnd;
 use tensor::testing::devices;
 use tensor::{AttentionOutput, DType, Device, Error, Tensor, Tolerance};
@@ -27,13 +28,6 @@ fn tol(dtype: DType, terms: usize) -> Tolerance {
         DType::BF16 => Tolerance::BF16.for_reduction(terms),
         _ => Tolerance::new(1e-12, 1e-13),
     }
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
-    let g = got.to_cpu().unwrap();
-    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
 }
 
 struct Case {

@@ -10,6 +10,7 @@
 //! `Tolerance::F16` / `Tolerance::BF16`.
 
 mod common;
+use common::device_check as check;
 use common::rnd;
 use tensor::testing::devices;
 use tensor::{Conv2dOptions, DType, Tensor, Tolerance};
@@ -21,13 +22,6 @@ fn tol(dtype: DType, k: usize) -> Tolerance {
         DType::F16 => Tolerance::F16,
         _ => Tolerance::BF16,
     }
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
-    let g = got.to_cpu().unwrap();
-    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
 }
 
 struct Case {

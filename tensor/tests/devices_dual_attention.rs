@@ -10,9 +10,10 @@
 //! 1e-12 (f64: the same flash kernels, only the final sum differs).
 
 mod common;
+use common::on_device as on;
 use common::seq;
 use tensor::testing::devices;
-use tensor::{DType, Device, Error, Tensor, Tolerance};
+use tensor::{DType, Error, Tensor, Tolerance};
 
 fn tol(dtype: DType) -> Tolerance {
     match dtype {
@@ -28,18 +29,6 @@ fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
     let g = got.to_cpu().unwrap().to_dtype(DType::F64).unwrap();
     let w = want.to_dtype(DType::F64).unwrap();
     kernels::testing::assert_close(what, &g.to_vec_f64(), &w.to_vec_f64(), t);
-}
-
-/// The op's result, or `None` (printing why) when the op has no kernel on this GPU build.
-fn on<T>(what: &str, dev: Device, r: tensor::Result<T>) -> Option<T> {
-    match r {
-        Ok(t) => Some(t),
-        Err(Error::NotImplementedOnDevice { .. }) if !dev.is_cpu() => {
-            eprintln!("skipping {what} on {dev}: no kernel for it in this build");
-            None
-        }
-        Err(e) => panic!("{what} on {dev}: {e}"),
-    }
 }
 
 /// [B, H, L, D] with values in about ±1·amp, as a non-contiguous view (permuted from [B, L, H, D]).

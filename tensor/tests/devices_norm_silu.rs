@@ -9,9 +9,11 @@
 //! group (`C/G·H·W` terms) or over the batch, so widened for that many terms; f64 1e-12.
 
 mod common;
+use common::device_check as check;
+use common::on_device as on;
 use common::seq;
 use tensor::testing::devices;
-use tensor::{DType, Device, Error, Tensor, Tolerance};
+use tensor::{DType, Error, Tensor, Tolerance};
 
 fn tol(dtype: DType) -> Tolerance {
     match dtype {
@@ -20,24 +22,6 @@ fn tol(dtype: DType) -> Tolerance {
         DType::F16 => Tolerance::F16,
         DType::BF16 => Tolerance::BF16,
         _ => Tolerance::new(0.0, 0.0),
-    }
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, t: Tolerance) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
-    let g = got.to_cpu().unwrap();
-    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
-}
-
-fn on<T>(what: &str, dev: Device, r: tensor::Result<T>) -> Option<T> {
-    match r {
-        Ok(t) => Some(t),
-        Err(Error::NotImplementedOnDevice { .. }) if !dev.is_cpu() => {
-            eprintln!("skipping {what} on {dev}: no kernel for it in this build");
-            None
-        }
-        Err(e) => panic!("{what} on {dev}: {e}"),
     }
 }
 

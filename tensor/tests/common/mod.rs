@@ -40,3 +40,26 @@ pub fn seq(shape: &[usize]) -> Tensor {
 pub fn rnd(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, seed, 0, DType::F32).unwrap()
 }
+
+/// The device tests' comparison: same shape and dtype, then `got` (on any device) element-wise
+/// close to `want` (the CPU result) within `t`.
+pub fn device_check(what: &str, got: &Tensor, want: &Tensor, t: kernels::testing::Tolerance) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    let g = got.to_cpu().unwrap();
+    assert!(g.device().is_cpu());
+    kernels::testing::assert_close(what, &g.to_vec_f64(), &want.to_vec_f64(), t);
+}
+
+/// The op's result, or `None` (printing why) when the op has no kernel on this GPU build; any
+/// other error fails the test.
+pub fn on_device<T>(what: &str, dev: tensor::Device, r: tensor::Result<T>) -> Option<T> {
+    match r {
+        Ok(t) => Some(t),
+        Err(tensor::Error::NotImplementedOnDevice { .. }) if !dev.is_cpu() => {
+            eprintln!("skipping {what} on {dev}: no kernel for it in this build");
+            None
+        }
+        Err(e) => panic!("{what} on {dev}: {e}"),
+    }
+}
