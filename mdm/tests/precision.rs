@@ -1,57 +1,21 @@
 //! `train.precision`: parsing (typed error for unknown values) and a 30-step bf16-autocast run of a
 //! tiny 2-level model that tracks the f32 run from the same seed step by step.
 
+mod common;
+
 use mdm::ConfigError;
 use mdm::data::open;
 use mdm::run_config::{Precision, RunConfig};
 use mdm::train::{TrainOptions, TrainReport, train};
 
-/// A tiny 2-level model (16² around 8², attention in the inner UNet, class-conditional), batch 4,
-/// 30 steps: 15 on the inner level alone, then 15 with both.
+/// The tiny 2-level run of `train.rs` (16² around 8², attention in the inner UNet,
+/// class-conditional, batch 4, 30 steps): 15 on the inner level alone, then 15 with both, with
+/// the `train.precision` line `precision`.
 fn config_text(precision: &str) -> String {
-    format!(
-        r#"
-[model]
-conditioning_feature_dim = 16
-num_classes = 16
-[model.unet]
-resolution_channels = [16, 16]
-num_resnets_per_resolution = [1, 1]
-num_groups_norm = 8
-temporal_dim = 64
-skip_normalization = true
-[model.unet.inner]
-resolution_channels = [16, 32]
-num_resnets_per_resolution = [1, 1]
-num_groups_norm = 8
-temporal_dim = 64
-attention_levels = [1]
-num_attention_layers = [0, 1]
-[diffusion]
-cond_drop_prob = 0.1
-[data]
-kind = "shapes"
-seed = 0
-[train]
-image_size = 16
-batch_size = 4
-steps = 30
-lr = 2e-3
-warmup_steps = 3
-grad_clip = 1.0
-ema_decay = 0.9
-seed = 7
-log_every = 10
-{precision}
-[[train.phases]]
-steps = 15
-levels = 1
-[[train.phases]]
-steps = 15
-levels = 2
-"#
-    )
+    common::tiny_run_config(precision, PHASES)
 }
+
+const PHASES: &str = "[[train.phases]]\nsteps = 15\nlevels = 1\n[[train.phases]]\nsteps = 15\nlevels = 2\n";
 
 fn run(precision: &str, name: &str) -> TrainReport {
     let text = config_text(precision);

@@ -2,7 +2,10 @@
 //! procedural shapes data: loss decrease, deterministic sampling, exact resume across a phase
 //! switch, NaN skipping, config errors and the zero-init nesting property at a phase switch.
 
+mod common;
+
 use autograd::Var;
+use common::tiny_run_config as config_text;
 use mdm::data::{DataConfig, open};
 use mdm::run_config::RunConfig;
 use mdm::train::sample::{Request, draw, load, sampler_config};
@@ -12,52 +15,6 @@ use nn::Module;
 use nn::checkpoint::state_dict;
 use std::path::PathBuf;
 use tensor::{DType, Tensor};
-
-/// The tiny run; `{extra}` is appended to `[train]` and `{phases}` after it.
-fn config_text(train_extra: &str, phases: &str) -> String {
-    format!(
-        r#"
-[model]
-conditioning_feature_dim = 16
-num_classes = 16
-[model.unet]
-resolution_channels = [16, 16]
-num_resnets_per_resolution = [1, 1]
-num_groups_norm = 8
-temporal_dim = 64
-skip_normalization = true
-[model.unet.inner]
-resolution_channels = [16, 32]
-num_resnets_per_resolution = [1, 1]
-num_groups_norm = 8
-temporal_dim = 64
-attention_levels = [1]
-num_attention_layers = [0, 1]
-[diffusion]
-cond_drop_prob = 0.1
-[data]
-kind = "shapes"
-seed = 0
-[train]
-image_size = 16
-batch_size = 4
-steps = 30
-lr = 2e-3
-warmup_steps = 3
-grad_clip = 1.0
-ema_decay = 0.9
-seed = 7
-log_every = 5
-max_nan_steps = 3
-{train_extra}
-{phases}
-[sample]
-steps = 5
-guidance = 1.5
-grid_size = 2
-"#
-    )
-}
 
 fn cfg(train_extra: &str, phases: &str) -> (RunConfig, String) {
     let text = config_text(train_extra, phases);
