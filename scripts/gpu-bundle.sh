@@ -20,8 +20,8 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/tests"
 
-features="tensor/cuda"
-cargo test --release --no-run -p tensor --features "$features" --message-format=json \
+features="tensor/cuda benches/cuda"
+cargo test --release --no-run -p tensor -p benches --features "$features" --message-format=json \
   > "$target/gpu-bundle-tests.json"
 python3 - "$target/gpu-bundle-tests.json" "$stage/tests" <<'PY'
 import json, shutil, sys, os

@@ -48,7 +48,8 @@ impl S2Step {
             return Err(e);
         }
         let randn = |shape: &[usize], seed: u64| {
-            Tensor::randn_on(shape, 0.0, 1.0, seed, 0, DType::F32, dev).map_err(err)
+            // Drawn on the host and moved, so every device steps on the same batch.
+            Tensor::randn(shape, 0.0, 1.0, seed, 0, DType::F32).and_then(|t| t.to_device(dev)).map_err(err)
         };
         let images = vec![randn(&[batch, 3, 32, 32], 1)?, randn(&[batch, 3, 16, 16], 2)?];
         let targets = vec![randn(&[batch, 3, 32, 32], 3)?, randn(&[batch, 3, 16, 16], 4)?];
@@ -101,5 +102,25 @@ mod tests {
             last = s.step().unwrap();
         }
         assert!(first.is_finite() && last < first, "loss {first} → {last}");
+    }
+
+    /// On every GPU (none here: the test then checks nothing; `scripts/gpu-check.sh` sets
+    /// `MATRYOSHKA_REQUIRE_GPU=1` so that it cannot pass by skipping there) the whole S2 step —
+    /// forward through both levels, text conditioning, backward, AdamW — gives the CPU's losses.
+    /// Tolerance: f32 with other summation orders moves the first loss by ~1e-6 relative; after
+    /// an AdamW step (lr 1e-4, each weight moves ≤ ~lr) the gap may grow, hence 1e-3 from step 2.
+    /// A wrong kernel or a stray host tensor gives errors of order 1e-1 or a typed error.
+    #[test]
+    fn s2_step_on_the_gpu_matches_the_cpu() {
+        let path = format!("{}/../configs/s2.toml", env!("CARGO_MANIFEST_DIR"));
+        for dev in tensor::testing::gpu_devices() {
+            let mut cpu = super::S2Step::new(&path, 2, tensor::Device::Cpu).unwrap();
+            let mut gpu = super::S2Step::new(&path, 2, dev).unwrap();
+            for step in 0..3 {
+                let (c, g) = (cpu.step().unwrap(), gpu.step().unwrap());
+                let tol = if step == 0 { 1e-4 } else { 1e-3 };
+                assert!((c - g).abs() <= tol * c.abs(), "step {step} on {dev}: cpu loss {c}, gpu loss {g}");
+            }
+        }
     }
 }

@@ -12,7 +12,8 @@ pub fn sinusoidal_features(values: &Tensor, d_t: usize, dtype: DType) -> Result<
     let b = values.numel();
     let k = (10000f64).ln() / half as f64;
     let freqs: Vec<f64> = (0..half).map(|i| (-(i as f64) * k).exp()).collect();
-    let freqs = Tensor::from_vec(freqs, &[1, half])?.to_dtype(dtype)?;
+    // The table is built on the host and moved to the timesteps' device.
+    let freqs = Tensor::from_vec(freqs, &[1, half])?.to_dtype(dtype)?.to_device(values.device())?;
     let arg = values.to_dtype(dtype)?.reshape(&[b, 1])?.mul(&freqs)?;
     let feats = Tensor::cat(&[&arg.sin()?, &arg.cos()?], 1)?;
     Ok(Var::constant(feats))
@@ -60,14 +61,15 @@ impl MicroCondLayer {
     /// The embedding of `value` [B] (or of the default when `None`): "scale" is mapped to
     /// `min(v/d, 1)·d`, any other key to `1000·v`.
     pub fn forward(&self, value: Option<&Tensor>, batch: usize) -> Result<Var> {
-        let dtype = self.mlp.layer1.weight.value().dtype();
+        let w = self.mlp.layer1.weight.value();
+        let (dtype, dev) = (w.dtype(), w.device());
         let v = match value {
             Some(v) => v.to_dtype(dtype)?,
-            None => Tensor::full(&[batch], self.default, dtype),
+            None => Tensor::full_on(&[batch], self.default, dtype, dev)?,
         };
         let v = if self.key == "scale" {
             v.mul_scalar(1.0 / self.default)?
-                .minimum(&Tensor::full(&[], 1.0, dtype))?
+                .minimum(&Tensor::full_on(&[], 1.0, dtype, v.device())?)?
                 .mul_scalar(self.default)?
         } else {
             v.mul_scalar(1000.0)?
