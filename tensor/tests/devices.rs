@@ -267,11 +267,15 @@ fn gpu_ops_without_a_kernel_and_mixed_devices_are_typed_errors() {
         for r in [a.add(&ad), ad.mul(&a), ad.lt(&a)] {
             assert!(matches!(r, Err(Error::DeviceMismatch { .. })), "{r:?}");
         }
-        // Ops whose kernels are not wired (yet) refuse instead of silently running elsewhere.
-        let w = seq(&[1, 2, 3, 3]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
+        // A kernel op with its operands on two devices (conv2d runs on the GPU since issue 7:
+        // tests/devices_conv.rs) is a typed error, whichever operand is the odd one out.
+        let w = seq(&[1, 2, 3, 3]).to_dtype(DType::F32).unwrap();
         let x = seq(&[1, 2, 5, 5]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
         let r = x.conv2d(&w, None, &tensor::Conv2dOptions::default());
-        assert!(matches!(r, Err(Error::NotImplementedOnDevice { op: "conv2d", .. })), "{r:?}");
+        assert!(matches!(r, Err(Error::DeviceMismatch { op: "conv2d", .. })), "{r:?}");
+        let (wd, b) = (w.to_device(dev).unwrap(), Tensor::zeros(&[1], DType::F32));
+        let r = x.conv2d(&wd, Some(&b), &tensor::Conv2dOptions::default());
+        assert!(matches!(r, Err(Error::DeviceMismatch { op: "conv2d", .. })), "{r:?}");
         // Attention has no f64 kernels (f32/f16/bf16 run: tests/devices_attention.rs).
         let q = seq(&[1, 1, 4, 8]).to_device(dev).unwrap();
         let r = Tensor::attention(&q, &q, &q, None, 0.5);
@@ -282,32 +286,6 @@ fn gpu_ops_without_a_kernel_and_mixed_devices_are_typed_errors() {
         );
         // Storage access is an error, not a panic.
         assert!(ad.storage().cpu().is_err());
-        // Live storage counts device buffers.
-        let (c0, b0) = tensor::storage::live_storage();
-        let t = Tensor::zeros_on(&[1000], DType::F64, dev).unwrap();
-        let (c1, b1) = tensor::storage::live_storage();
-        assert!(c1 > c0 && b1 >= b0 + 8000);
-        drop(t);
-    }
-}
-
-#[cfg(feature = "cuda")]
-#[test]
-fn the_caching_allocator_reuses_buffers_across_steps() {
-    for dev in devices() {
-        let Device::Cuda(i) = dev else { continue };
-        let x = seq(&[64, 64]).to_dtype(DType::F32).unwrap().to_device(dev).unwrap();
-        let step = || x.mul(&x).unwrap().add(&x).unwrap().exp().unwrap().sub(&x).unwrap();
-        drop(step());
-        let before = tensor::cuda::memory_stats(i).unwrap();
-        for _ in 0..10 {
-            drop(step());
-        }
-        let after = tensor::cuda::memory_stats(i).unwrap();
-        assert_eq!(after.misses, before.misses, "a steady loop allocated fresh device memory: {after:?}");
-        assert!(after.hits >= before.hits + 40, "{after:?}");
-        tensor::cuda::empty_cache(i).unwrap();
-        assert_eq!(tensor::cuda::memory_stats(i).unwrap().cached_bytes, 0);
     }
 }
 
