@@ -40,8 +40,8 @@
 //!
 //! | kernel | arguments (in order) | launch |
 //! |---|---|---|
-//! | `group_norm_silu_fwd_<dtype>` | `x: *const T, gamma: *const T, beta: *const T, scale: *const T, shift: *const T, y: *mut T, mean: *mut T, rstd: *mut T, n: i64, c: i64, spatial: i64, groups: i64, eps: f64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
-//! | `group_norm_silu_bwd_<dtype>` | `x, gamma, beta, scale, shift` (as above), `mean: *const T, rstd: *const T, dy: *const T, dx: *mut T, dscale: *mut T, dshift: *mut T, partial: *mut f64, n: i64, c: i64, spatial: i64, groups: i64` | [`rows_launch`]`(n·groups, c/groups·spatial)` |
+//! | `group_norm_silu_fwd_<dtype>` | `x: *const T, gamma: *const T, beta: *const T, scale: *const T, shift: *const T, y: *mut T, mean: *mut T, rstd: *mut T, n: i64, c: i64, spatial: i64, groups: i64, eps: f64` | [`gn_silu_launch`]`(n·groups, c/groups·spatial)` |
+//! | `group_norm_silu_bwd_<dtype>` | `x, gamma, beta, scale, shift` (as above), `mean: *const T, rstd: *const T, dy: *const T, dx: *mut T, dscale: *mut T, dshift: *mut T, partial: *mut f64, n: i64, c: i64, spatial: i64, groups: i64` | [`gn_silu_launch`]`(n·groups, c/groups·spatial)` |
 //! | `norm_bwd_params_finish_<dtype>` (norm.cu) | `partial, parts = n, cols = c, dgamma, dbeta` | [`finish_launch`]`(c)` |
 //!
 //! The backward kernel writes `dx`, `dscale`, `dshift` directly (each (sample, channel) is one
@@ -73,6 +73,21 @@ pub const THREADS: u32 = 256;
 /// The launch of the row kernels (`*_fwd_*`, `*_bwd_*`, `group_norm_bwd_params_*`).
 pub fn rows_launch(rows: usize, row_len: usize) -> LaunchDims {
     crate::reduce::cuda::launch_dims(rows, row_len)
+}
+
+/// Threads per block of the fused GN+SiLU kernels when a block owns a row (rows > 1024 elements).
+pub const GN_SILU_BLOCK_THREADS: u32 = 512;
+
+/// The launch of `group_norm_silu_{fwd,bwd}_*`: [`rows_launch`], except that a row past 1024
+/// elements gets a block of [`GN_SILU_BLOCK_THREADS`]. Rows are few in the ResNet blocks
+/// (n·groups), so with 256 threads per row the H200 ran a quarter full (2026-11-26: 8×256×64²,
+/// 32 groups, is 256 rows); 512 threads double the loads in flight. Registers (≤ 80/thread) fit 512.
+pub fn gn_silu_launch(rows: usize, row_len: usize) -> LaunchDims {
+    let mut d = rows_launch(rows, row_len);
+    if row_len > crate::reduce::cuda::WARP_ROW_MAX {
+        d.block = (GN_SILU_BLOCK_THREADS, 1, 1);
+    }
+    d
 }
 
 /// The launch of `norm_bwd_params_finish_*` over `cols` columns.

@@ -965,7 +965,7 @@ fn gs_run_gpu<S: Copy + Default>(
     let (xp, dyp) = (CPtr::of(x), CPtr::of(dy));
     let (gp, bp, ap, sp) = (opt_ptr(&p.gamma), opt_ptr(&p.beta), opt_ptr(&p.scale), opt_ptr(&p.shift));
     let (ni, ci, si, gi) = (n as i64, c as i64, s as i64, groups as i64);
-    let mut dims = cuda::rows_launch(n * groups, c / groups * s);
+    let mut dims = cuda::gn_silu_launch(n * groups, c / groups * s);
     if let Some(g) = grid {
         dims.grid = (g, 1, 1);
     }
@@ -1206,4 +1206,24 @@ fn gn_silu_block_path_is_race_free_and_grid_independent() {
         assert_eq!(a, gs_run_gpu(&gs_f32(), (n, c, s, groups), &x, &p, &dy, Some(g)));
     }
     assert!(a.dx.iter().chain(&a.dgamma).chain(&a.dscale).all(|v| v.is_finite()));
+}
+
+#[test]
+fn gn_silu_launch_stays_within_the_kernels_launch_bound() {
+    // gn_silu.cu declares __launch_bounds__(GS_MAX_THREADS); a larger block would fail to launch.
+    let src = include_str!("gn_silu.cu");
+    let bound: u32 = src
+        .lines()
+        .find_map(|l| l.strip_prefix("#define GS_MAX_THREADS "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("gn_silu.cu defines GS_MAX_THREADS");
+    for (rows, len) in [(1, 1), (256, 32768), (7, 1025), (3000, 1024), (1, 1 << 20)] {
+        let d = cuda::gn_silu_launch(rows, len);
+        assert!(
+            d.block.0 <= bound && d.block.0 % 32 == 0,
+            "{rows}×{len}: block {:?} vs bound {bound}",
+            d.block
+        );
+    }
+    assert_eq!(cuda::gn_silu_launch(256, 32768).block.0, cuda::GN_SILU_BLOCK_THREADS);
 }

@@ -34,6 +34,27 @@ __device__ __forceinline__ C gs_sigmoid(C z) {
   return C(1) / (C(1) + gs_exp(-z));
 }
 
+// Loads per thread issued before any is used, in every sweep over a row. A block owns a row and
+// rows are few (n·groups: 256 in the 8×256×64² benchmark), so with one load in flight per thread
+// the memory system idled: on an H200 (2026-11-26) the f32 forward first moved 445 GB/s, 13 % of a
+// device copy. Each thread still visits its elements in the same order (tid, tid + size, …), so
+// every sum, and therefore every result, is bit-for-bit what the one-load loop gave.
+// The forward unrolls by 4 and is bounded to two 512-thread blocks per SM (≤ 64 registers; no
+// spills except 44 B in f64), so all 256 rows of the benchmark run in one wave: with 8 loads and 94
+// registers only one block fit, and ncu on the H200 showed 25 % occupancy and a second, partial
+// wave. The backward, which holds x and dy, unrolls by 8.
+#define GS_U 8
+#define GS_U_FWD 4
+// The largest block the kernels are launched with (`GN_SILU_BLOCK_THREADS` in norm/cuda.rs): it
+// caps the registers at 128 per thread (without the bound the unrolled backward took 144–158).
+#define GS_MAX_THREADS 512
+
+// Channel of element i of a row (i / spatial), in 32 bits when the row is short enough: a 64-bit
+// division is a long software routine, and the epilogues pay it per element.
+__device__ __forceinline__ int64_t gs_chan(int64_t i, int64_t spatial, bool narrow) {
+  return narrow ? static_cast<int64_t>(static_cast<uint32_t>(i) / static_cast<uint32_t>(spatial)) : i / spatial;
+}
+
 // γ, β, 1 + a, b of channel `ch` of sample `smp`.
 struct GsCoef {
   double g, b, sc, sh;
@@ -67,14 +88,25 @@ __device__ __forceinline__ void gn_silu_fwd_rows(const T* __restrict__ x, const 
   __shared__ MtTeamScratch scratch;
   const int64_t cpg = c / groups, cols = cpg * spatial, rows = n * groups;
   const MtRowTeam t = mt_row_team(cols);
+  const bool narrow = cols <= 0xffffffffLL;  // every i < cols fits 32 bits
   for (int64_t row = t.first_row; row < rows; row += t.row_step) {
     const int64_t base = row * cols, smp = row / groups, ch0 = (row % groups) * cpg;
     const double k0 = cols > 0 ? gs_ld(x, base) : 0.0;
     double s1 = 0.0, s2 = 0.0;
-    for (int64_t i = t.tid; i < cols; i += t.size) {
-      const double d = gs_ld(x, base + i) - k0;
-      s1 += d;
-      s2 += d * d;
+    for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
+      C xv[GS_U_FWD];
+#pragma unroll
+      for (int u = 0; u < GS_U_FWD; ++u) {
+        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+        xv[u] = i < cols ? mt_load(x, base + i) : C(0);
+      }
+#pragma unroll
+      for (int u = 0; u < GS_U_FWD; ++u) {
+        if (i0 + static_cast<int64_t>(u) * t.size >= cols) break;
+        const double d = static_cast<double>(xv[u]) - k0;
+        s1 += d;
+        s2 += d * d;
+      }
     }
     mt_team_sum2(t, s1, s2, scratch);
     const double inv_m = cols == 0 ? 0.0 : 1.0 / static_cast<double>(cols);
@@ -86,11 +118,48 @@ __device__ __forceinline__ void gn_silu_fwd_rows(const T* __restrict__ x, const 
       mt_store(mean, row, static_cast<C>(mu));
       mt_store(rstd, row, static_cast<C>(rs));
     }
-    for (int64_t i = t.tid; i < cols; i += t.size) {
-      const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + i / spatial);
-      const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
-      const C z = static_cast<C>(gs_ld(x, base + i) - mu) * k + c0;
-      mt_store(y, base + i, z * gs_sigmoid(z));
+    // Epilogue. With at least one element per thread in every channel the team walks channel by
+    // channel and folds k, c0 once per channel; otherwise it walks the flat row and folds them per
+    // element. Each element is computed by the same expression either way.
+    if (spatial >= t.size) {
+      for (int64_t ci = 0; ci < cpg; ++ci) {
+        const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + ci);
+        const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
+        const int64_t cb = base + ci * spatial;
+        for (int64_t j0 = t.tid; j0 < spatial; j0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
+          C xv[GS_U_FWD];
+#pragma unroll
+          for (int u = 0; u < GS_U_FWD; ++u) {
+            const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
+            xv[u] = j < spatial ? mt_load(x, cb + j) : C(0);
+          }
+#pragma unroll
+          for (int u = 0; u < GS_U_FWD; ++u) {
+            const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
+            if (j >= spatial) break;
+            const C z = static_cast<C>(static_cast<double>(xv[u]) - mu) * k + c0;
+            mt_store(y, cb + j, z * gs_sigmoid(z));
+          }
+        }
+      }
+    } else {
+      for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
+        C xv[GS_U_FWD];
+#pragma unroll
+        for (int u = 0; u < GS_U_FWD; ++u) {
+          const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+          xv[u] = i < cols ? mt_load(x, base + i) : C(0);
+        }
+#pragma unroll
+        for (int u = 0; u < GS_U_FWD; ++u) {
+          const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+          if (i >= cols) break;
+          const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + gs_chan(i, spatial, narrow));
+          const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
+          const C z = static_cast<C>(static_cast<double>(xv[u]) - mu) * k + c0;
+          mt_store(y, base + i, z * gs_sigmoid(z));
+        }
+      }
     }
   }
 }
@@ -107,13 +176,23 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
   __shared__ MtTeamScratch scratch;
   const int64_t cpg = c / groups, cols = cpg * spatial, rows = n * groups;
   const MtRowTeam t = mt_row_team(cols);
+  const bool narrow = cols <= 0xffffffffLL;  // every i < cols fits 32 bits
   const double inv_m = cols == 0 ? 0.0 : 1.0 / static_cast<double>(cols);
   for (int64_t row = t.first_row; row < rows; row += t.row_step) {
     const int64_t base = row * cols, smp = row / groups, ch0 = (row % groups) * cpg;
     const double ms = gs_ld(mean, row), rs = gs_ld(rstd, row);
     // pass 0: re-centre the saved (rounded) mean
     double sd = 0.0;
-    for (int64_t i = t.tid; i < cols; i += t.size) sd += gs_ld(x, base + i) - ms;
+    for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U * static_cast<int64_t>(t.size)) {
+      double d[GS_U];
+#pragma unroll
+      for (int u = 0; u < GS_U; ++u) {
+        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+        d[u] = i < cols ? gs_ld(x, base + i) - ms : 0.0;
+      }
+#pragma unroll
+      for (int u = 0; u < GS_U; ++u) sd += d[u];
+    }
     sd = mt_team_reduce(t, sd, MtSum(), scratch);
     const double mu = ms + sd * inv_m;
     // pass 1: per-channel sums (uniform loop: every lane of the team joins each reduction)
@@ -123,11 +202,23 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
       const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch);
       const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
       double a = 0.0, b = 0.0;
-      for (int64_t j = t.tid; j < spatial; j += t.size) {
-        const double xc = gs_ld(x, cb + j) - mu;
-        const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, mt_load(dy, cb + j));
-        a += dz;
-        b += dz * xc;
+      for (int64_t j0 = t.tid; j0 < spatial; j0 += GS_U * static_cast<int64_t>(t.size)) {
+        double xv[GS_U];
+        C dyv[GS_U];
+#pragma unroll
+        for (int u = 0; u < GS_U; ++u) {
+          const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
+          xv[u] = j < spatial ? gs_ld(x, cb + j) : 0.0;
+          dyv[u] = j < spatial ? static_cast<C>(mt_load(dy, cb + j)) : C(0);
+        }
+#pragma unroll
+        for (int u = 0; u < GS_U; ++u) {
+          if (j0 + static_cast<int64_t>(u) * t.size >= spatial) break;
+          const double xc = xv[u] - mu;
+          const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, dyv[u]);
+          a += dz;
+          b += dz * xc;
+        }
       }
       mt_team_sum2(t, a, b, scratch);
       big_a += p.g * p.sc * a;
@@ -144,13 +235,26 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
     }
     const double c2 = -big_b * rs * rs * rs * inv_m, c3 = -big_a * rs * inv_m;
     // pass 2: dx
-    for (int64_t i = t.tid; i < cols; i += t.size) {
-      const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + i / spatial);
-      const double kk = rs * p.g * p.sc;
-      const C k = static_cast<C>(kk), c0 = static_cast<C>(p.b * p.sc + p.sh);
-      const double xc = gs_ld(x, base + i) - mu;
-      const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, mt_load(dy, base + i));
-      mt_store(dx, base + i, static_cast<C>(kk * dz + c2 * xc + c3));
+    for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U * static_cast<int64_t>(t.size)) {
+      double xv[GS_U];
+      C dyv[GS_U];
+#pragma unroll
+      for (int u = 0; u < GS_U; ++u) {
+        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+        xv[u] = i < cols ? gs_ld(x, base + i) : 0.0;
+        dyv[u] = i < cols ? static_cast<C>(mt_load(dy, base + i)) : C(0);
+      }
+#pragma unroll
+      for (int u = 0; u < GS_U; ++u) {
+        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
+        if (i >= cols) break;
+        const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + gs_chan(i, spatial, narrow));
+        const double kk = rs * p.g * p.sc;
+        const C k = static_cast<C>(kk), c0 = static_cast<C>(p.b * p.sc + p.sh);
+        const double xc = xv[u] - mu;
+        const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, dyv[u]);
+        mt_store(dx, base + i, static_cast<C>(kk * dz + c2 * xc + c3));
+      }
     }
   }
 }
@@ -158,13 +262,13 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
 }  // namespace
 
 #define MT_GN_SILU_KERNELS(sfx, T)                                                                            \
-  extern "C" __global__ void group_norm_silu_fwd_##sfx(const T* x, const T* gamma, const T* beta,             \
+  extern "C" __global__ void __launch_bounds__(GS_MAX_THREADS, 2) group_norm_silu_fwd_##sfx(const T* x, const T* gamma, const T* beta,             \
                                                        const T* scale, const T* shift, T* y, T* mean, T* rstd, \
                                                        int64_t n, int64_t c, int64_t spatial, int64_t groups, \
                                                        double eps) {                                          \
     gn_silu_fwd_rows<T>(x, gamma, beta, scale, shift, y, mean, rstd, n, c, spatial, groups, eps);            \
   }                                                                                                           \
-  extern "C" __global__ void group_norm_silu_bwd_##sfx(                                                       \
+  extern "C" __global__ void __launch_bounds__(GS_MAX_THREADS) group_norm_silu_bwd_##sfx(                                                       \
       const T* x, const T* gamma, const T* beta, const T* scale, const T* shift, const T* mean, const T* rstd, \
       const T* dy, T* dx, T* dscale, T* dshift, double* partial, int64_t n, int64_t c, int64_t spatial,       \
       int64_t groups) {                                                                                       \

@@ -8,7 +8,7 @@ use crate::cuda::{CudaStorage, KArg, has_kernel};
 use crate::ops::norm::{NormGrads, NormOutput};
 use crate::{Error, Result, Tensor};
 use kernels::cuda_abi::LaunchDims;
-use kernels::norm::cuda::{LnParamsPlan, finish_launch, gn_silu_workspace_len, rows_launch};
+use kernels::norm::cuda::{LnParamsPlan, finish_launch, gn_silu_launch, gn_silu_workspace_len, rows_launch};
 
 /// Validates `gamma`/`beta` (same device and dtype as `x`, shape `[len]`) and makes them contiguous.
 fn affine(op: &'static str, t: Option<&Tensor>, x: &Tensor, len: usize) -> Result<Option<Tensor>> {
@@ -376,7 +376,7 @@ pub(crate) fn group_norm_silu(
         args.extend([KArg::Ptr(y.ptr()), KArg::Ptr(mean.ptr()), KArg::Ptr(rstd.ptr())]);
         args.extend([n, c, sp, groups].map(|v| KArg::I64(v as i64)));
         args.push(KArg::F64(eps));
-        dev.launch(&kernel, rows_launch(rows, c / groups * sp), &args)?;
+        dev.launch(&kernel, gn_silu_launch(rows, c / groups * sp), &args)?;
     }
     let cd = x.dtype().compute_dtype();
     Ok(NormOutput {
@@ -444,7 +444,7 @@ pub(crate) fn group_norm_silu_backward(
             KArg::Ptr(part_ptr),
         ]);
         args.extend([n, c, sp, groups].map(|v| KArg::I64(v as i64)));
-        dev.launch(&k[0], rows_launch(rows, c / groups * sp), &args)?;
+        dev.launch(&k[0], gn_silu_launch(rows, c / groups * sp), &args)?;
     }
     let (mut dgamma, mut dbeta) = (None, None);
     if affine_ {
