@@ -1,7 +1,7 @@
 //! The training loop.
 
 use super::checkpoint::{CheckpointInfo, pack_optim, read_checkpoint};
-use super::metrics::{MetricsLog, Record, progress_line};
+use super::metrics::{MetricsLog, Rate, Record, progress_line};
 use super::phases::{grow_into, inner_prefix};
 use super::sample::{default_request, draw, sampler_config, text_encoder};
 use super::{Result, TrainError, io_err};
@@ -224,6 +224,7 @@ pub fn train(
     let mut report = TrainReport { checkpoint: ckpt_path.clone(), ..Default::default() };
     let started = Instant::now();
     let first = step;
+    let mut rate = Rate::new(step);
     let mut captions_seen: Vec<String> = vec![];
     while step < t.steps {
         let levels = cfg.levels_at(step);
@@ -264,9 +265,9 @@ pub fn train(
         if nan_streak >= t.max_nan_steps {
             return Err(TrainError::NonFinite { count: nan_streak, step: step - 1, total: nan_total });
         }
-        let sps = (step - first) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        rate.tick();
         if opts.progress {
-            eprint!("\r{}\x1b[K", progress_line(step, t.steps, sps, loss, &per));
+            eprint!("\r{}\x1b[K", progress_line(step, t.steps, rate.recent(), loss, &per));
         }
         if step % t.log_every == 0 || step == t.steps {
             log.write(&Record {
@@ -275,7 +276,8 @@ pub fn train(
                 per_resolution: &per,
                 grad_norm: gnorm,
                 lr,
-                steps_per_s: sps,
+                steps_per_s: rate.interval(step),
+                elapsed_s: rate.elapsed(),
                 levels: state.levels,
                 nan_skipped: nan_total,
             })?;
