@@ -7,15 +7,10 @@
 //! Without a GPU the live-storage test runs on the CPU alone and the allocator test checks nothing.
 
 use std::sync::Mutex;
-use tensor::testing::{devices, gpu_devices};
+use tensor::testing::devices;
 use tensor::{DType, Tensor};
 
 static COUNTERS: Mutex<()> = Mutex::new(());
-
-fn seq(shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    Tensor::from_vec((0..n).map(|i| (i % 17) as f32 * 0.25 - 2.0).collect(), shape).unwrap()
-}
 
 #[test]
 fn live_storage_counts_device_buffers() {
@@ -34,9 +29,10 @@ fn live_storage_counts_device_buffers() {
 #[test]
 fn the_caching_allocator_reuses_buffers_across_steps() {
     let _g = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
-    for dev in gpu_devices() {
+    for dev in tensor::testing::gpu_devices() {
         let tensor::Device::Cuda(i) = dev else { continue };
-        let x = seq(&[64, 64]).to_device(dev).unwrap();
+        let v: Vec<f32> = (0..64 * 64).map(|i| (i % 17) as f32 * 0.25 - 2.0).collect();
+        let x = Tensor::from_vec(v, &[64, 64]).unwrap().to_device(dev).unwrap();
         let step = || x.mul(&x).unwrap().add(&x).unwrap().exp().unwrap().sub(&x).unwrap();
         drop(step());
         let before = tensor::cuda::memory_stats(i).unwrap();

@@ -1220,7 +1220,7 @@ fn gn_silu_launch_stays_within_the_kernels_launch_bound() {
     for (rows, len) in [(1, 1), (256, 32768), (7, 1025), (3000, 1024), (1, 1 << 20)] {
         let d = cuda::gn_silu_launch(rows, len);
         assert!(
-            d.block.0 <= bound && d.block.0 % 32 == 0,
+            d.block.0 <= bound && d.block.0.is_multiple_of(32),
             "{rows}×{len}: block {:?} vs bound {bound}",
             d.block
         );
