@@ -46,13 +46,33 @@ __device__ __forceinline__ C gs_sigmoid(C z) {
 #define GS_U 8
 #define GS_U_FWD 4
 // The largest block the kernels are launched with (`GN_SILU_BLOCK_THREADS` in norm/cuda.rs): it
-// caps the registers at 128 per thread (without the bound the unrolled backward took 144–158).
+// caps the registers at 128 per thread (the unrolled backward took 144–158 when it held x in f64;
+// holding it in the compute type, it takes 100–112).
 #define GS_MAX_THREADS 512
 
 // Channel of element i of a row (i / spatial), in 32 bits when the row is short enough: a 64-bit
 // division is a long software routine, and the epilogues pay it per element.
 __device__ __forceinline__ int64_t gs_chan(int64_t i, int64_t spatial, bool narrow) {
   return narrow ? static_cast<int64_t>(static_cast<uint32_t>(i) / static_cast<uint32_t>(spatial)) : i / spatial;
+}
+
+// The U elements p[off + i0 + u·step] (u < U) of one strided sweep that lie below `end` (the others
+// 0), all loaded before any is used, in the compute type.
+template <int U, class T, class C>
+__device__ __forceinline__ void gs_sweep_load(const T* p, int64_t off, int64_t i0, int step, int64_t end,
+                                              C (&v)[U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int64_t i = i0 + static_cast<int64_t>(u) * step;
+    v[u] = i < end ? static_cast<C>(mt_load(p, off + i)) : C(0);
+  }
+}
+
+// SiLU(z) with z = (x − μ)·k + c0: x − μ in f64, the rest in the compute type.
+template <class C>
+__device__ __forceinline__ C gs_out(C x, double mu, C k, C c0) {
+  const C z = static_cast<C>(static_cast<double>(x) - mu) * k + c0;
+  return z * gs_sigmoid(z);
 }
 
 // γ, β, 1 + a, b of channel `ch` of sample `smp`.
@@ -95,11 +115,7 @@ __device__ __forceinline__ void gn_silu_fwd_rows(const T* __restrict__ x, const 
     double s1 = 0.0, s2 = 0.0;
     for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
       C xv[GS_U_FWD];
-#pragma unroll
-      for (int u = 0; u < GS_U_FWD; ++u) {
-        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
-        xv[u] = i < cols ? mt_load(x, base + i) : C(0);
-      }
+      gs_sweep_load(x, base, i0, t.size, cols, xv);
 #pragma unroll
       for (int u = 0; u < GS_U_FWD; ++u) {
         if (i0 + static_cast<int64_t>(u) * t.size >= cols) break;
@@ -128,36 +144,26 @@ __device__ __forceinline__ void gn_silu_fwd_rows(const T* __restrict__ x, const 
         const int64_t cb = base + ci * spatial;
         for (int64_t j0 = t.tid; j0 < spatial; j0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
           C xv[GS_U_FWD];
-#pragma unroll
-          for (int u = 0; u < GS_U_FWD; ++u) {
-            const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
-            xv[u] = j < spatial ? mt_load(x, cb + j) : C(0);
-          }
+          gs_sweep_load(x, cb, j0, t.size, spatial, xv);
 #pragma unroll
           for (int u = 0; u < GS_U_FWD; ++u) {
             const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
             if (j >= spatial) break;
-            const C z = static_cast<C>(static_cast<double>(xv[u]) - mu) * k + c0;
-            mt_store(y, cb + j, z * gs_sigmoid(z));
+            mt_store(y, cb + j, gs_out(xv[u], mu, k, c0));
           }
         }
       }
     } else {
       for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U_FWD * static_cast<int64_t>(t.size)) {
         C xv[GS_U_FWD];
-#pragma unroll
-        for (int u = 0; u < GS_U_FWD; ++u) {
-          const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
-          xv[u] = i < cols ? mt_load(x, base + i) : C(0);
-        }
+        gs_sweep_load(x, base, i0, t.size, cols, xv);
 #pragma unroll
         for (int u = 0; u < GS_U_FWD; ++u) {
           const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
           if (i >= cols) break;
           const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + gs_chan(i, spatial, narrow));
           const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
-          const C z = static_cast<C>(static_cast<double>(xv[u]) - mu) * k + c0;
-          mt_store(y, base + i, z * gs_sigmoid(z));
+          mt_store(y, base + i, gs_out(xv[u], mu, k, c0));
         }
       }
     }
@@ -184,14 +190,13 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
     // pass 0: re-centre the saved (rounded) mean
     double sd = 0.0;
     for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U * static_cast<int64_t>(t.size)) {
-      double d[GS_U];
+      C xv[GS_U];
+      gs_sweep_load(x, base, i0, t.size, cols, xv);
 #pragma unroll
-      for (int u = 0; u < GS_U; ++u) {
-        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
-        d[u] = i < cols ? gs_ld(x, base + i) - ms : 0.0;
+      for (int u = 0; u < GS_U; ++u) {  // past the row's end the term is 0 − 0 = 0 (skipped)
+        if (i0 + static_cast<int64_t>(u) * t.size >= cols) break;
+        sd += static_cast<double>(xv[u]) - ms;
       }
-#pragma unroll
-      for (int u = 0; u < GS_U; ++u) sd += d[u];
     }
     sd = mt_team_reduce(t, sd, MtSum(), scratch);
     const double mu = ms + sd * inv_m;
@@ -203,18 +208,13 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
       const C k = static_cast<C>(rs * p.g * p.sc), c0 = static_cast<C>(p.b * p.sc + p.sh);
       double a = 0.0, b = 0.0;
       for (int64_t j0 = t.tid; j0 < spatial; j0 += GS_U * static_cast<int64_t>(t.size)) {
-        double xv[GS_U];
-        C dyv[GS_U];
-#pragma unroll
-        for (int u = 0; u < GS_U; ++u) {
-          const int64_t j = j0 + static_cast<int64_t>(u) * t.size;
-          xv[u] = j < spatial ? gs_ld(x, cb + j) : 0.0;
-          dyv[u] = j < spatial ? static_cast<C>(mt_load(dy, cb + j)) : C(0);
-        }
+        C xv[GS_U], dyv[GS_U];
+        gs_sweep_load(x, cb, j0, t.size, spatial, xv);
+        gs_sweep_load(dy, cb, j0, t.size, spatial, dyv);
 #pragma unroll
         for (int u = 0; u < GS_U; ++u) {
           if (j0 + static_cast<int64_t>(u) * t.size >= spatial) break;
-          const double xc = xv[u] - mu;
+          const double xc = static_cast<double>(xv[u]) - mu;
           const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, dyv[u]);
           a += dz;
           b += dz * xc;
@@ -236,14 +236,9 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
     const double c2 = -big_b * rs * rs * rs * inv_m, c3 = -big_a * rs * inv_m;
     // pass 2: dx
     for (int64_t i0 = t.tid; i0 < cols; i0 += GS_U * static_cast<int64_t>(t.size)) {
-      double xv[GS_U];
-      C dyv[GS_U];
-#pragma unroll
-      for (int u = 0; u < GS_U; ++u) {
-        const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
-        xv[u] = i < cols ? gs_ld(x, base + i) : 0.0;
-        dyv[u] = i < cols ? static_cast<C>(mt_load(dy, base + i)) : C(0);
-      }
+      C xv[GS_U], dyv[GS_U];
+      gs_sweep_load(x, base, i0, t.size, cols, xv);
+      gs_sweep_load(dy, base, i0, t.size, cols, dyv);
 #pragma unroll
       for (int u = 0; u < GS_U; ++u) {
         const int64_t i = i0 + static_cast<int64_t>(u) * t.size;
@@ -251,7 +246,7 @@ __device__ __forceinline__ void gn_silu_bwd_rows(const T* __restrict__ x, const 
         const GsCoef p = gs_coef(gamma, beta, scale, shift, smp, c, ch0 + gs_chan(i, spatial, narrow));
         const double kk = rs * p.g * p.sc;
         const C k = static_cast<C>(kk), c0 = static_cast<C>(p.b * p.sc + p.sh);
-        const double xc = xv[u] - mu;
+        const double xc = static_cast<double>(xv[u]) - mu;
         const double dz = gs_dz<C>(static_cast<C>(xc), k, c0, dyv[u]);
         mt_store(dx, base + i, static_cast<C>(kk * dz + c2 * xc + c3));
       }
