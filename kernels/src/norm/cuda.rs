@@ -81,8 +81,9 @@ pub const GN_SILU_BLOCK_THREADS: u32 = 512;
 /// The launch of `group_norm_silu_{fwd,bwd}_*`: [`rows_launch`], except that a row past 1024
 /// elements gets a block of [`GN_SILU_BLOCK_THREADS`]. Rows are few in the ResNet blocks
 /// (n·groups), so with 256 threads per row the H200 ran a quarter full (2026-11-26: 8×256×64²,
-/// 32 groups, is 256 rows); 512 threads double the loads in flight. The kernels' `__launch_bounds__(512)` keeps their
-/// registers within what a 512-thread block may use (a test checks the two stay in step).
+/// 32 groups, is 256 rows); 512 threads double the loads in flight. The kernels'
+/// `__launch_bounds__(512)` keeps their registers within what a 512-thread block may use (a test
+/// checks that the two stay in step).
 pub fn gn_silu_launch(rows: usize, row_len: usize) -> LaunchDims {
     let mut d = rows_launch(rows, row_len);
     if row_len > crate::reduce::cuda::WARP_ROW_MAX {
