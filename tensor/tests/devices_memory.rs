@@ -6,6 +6,7 @@
 //! checks fail in `devices.rs` under `--test-threads=4` and pass with one thread (2026-11-26).
 //! Without a GPU the live-storage test runs on the CPU alone and the allocator test checks nothing.
 
+mod common;
 use std::sync::Mutex;
 use tensor::testing::devices;
 use tensor::{DType, Tensor};
@@ -31,8 +32,7 @@ fn the_caching_allocator_reuses_buffers_across_steps() {
     let _g = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
     for dev in tensor::testing::gpu_devices() {
         let tensor::Device::Cuda(i) = dev else { continue };
-        let v: Vec<f32> = (0..64 * 64).map(|i| (i % 17) as f32 * 0.25 - 2.0).collect();
-        let x = Tensor::from_vec(v, &[64, 64]).unwrap().to_device(dev).unwrap();
+        let x = common::seq(&[64, 64]).to_dtype(tensor::DType::F32).unwrap().to_device(dev).unwrap();
         let step = || x.mul(&x).unwrap().add(&x).unwrap().exp().unwrap().sub(&x).unwrap();
         drop(step());
         let before = tensor::cuda::memory_stats(i).unwrap();
