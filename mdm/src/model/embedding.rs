@@ -68,9 +68,7 @@ impl MicroCondLayer {
             None => Tensor::full_on(&[batch], self.default, dtype, dev)?,
         };
         let v = if self.key == "scale" {
-            v.mul_scalar(1.0 / self.default)?
-                .minimum(&Tensor::full_on(&[], 1.0, dtype, v.device())?)?
-                .mul_scalar(self.default)?
+            v.mul_scalar(1.0 / self.default)?.clamp(f64::NEG_INFINITY, 1.0)?.mul_scalar(self.default)?
         } else {
             v.mul_scalar(1000.0)?
         };
@@ -87,5 +85,31 @@ impl Module for MicroCondLayer {
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
         self.mlp.layer1.visit_mut(&join(prefix, "0"), f);
         self.mlp.layer2.visit_mut(&join(prefix, "1"), f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "scale" is clamped at its default (`min(v/d, 1)·d`): larger values embed like the default,
+    /// smaller ones do not. The zero-initialised second layer would hide everything, so the test
+    /// reads the first layer's output through a non-zero second layer.
+    #[test]
+    fn scale_micro_conditioning_is_clamped_at_its_default() {
+        let mut init = Init::new(3);
+        let layer = MicroCondLayer {
+            key: "scale".into(),
+            default: 32.0,
+            mlp: EmbeddingMlp::new(&mut init, 32, false),
+        };
+        let emb = |v: Option<f64>| {
+            let t = v.map(|v| Tensor::from_vec(vec![v as f32], &[1]).unwrap());
+            layer.forward(t.as_ref(), 1).unwrap().value().to_vec_f64()
+        };
+        let default = emb(None);
+        assert_eq!(emb(Some(32.0)), default);
+        assert_eq!(emb(Some(64.0)), default, "above the default is clamped");
+        assert_ne!(emb(Some(16.0)), default, "below the default is not");
     }
 }
