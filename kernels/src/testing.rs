@@ -181,6 +181,70 @@ impl TestRng {
     }
 }
 
+/// A storage dtype of the CUDA kernel tests (through the emulator): how a value rounds into it, how
+/// 16-bit buffers are encoded, and the tolerance of a result accumulated in f32 over `k` terms
+/// and rounded once into it (f32's reduction tolerance plus one rounding of the storage type:
+/// 2⁻⁷ for bf16, 2⁻¹⁰ for f16). Only for this crate's tests (`half` is a dev-dependency).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageDtype {
+    F32,
+    F64,
+    Bf16,
+    F16,
+}
+
+#[cfg(test)]
+impl StorageDtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F64 => "f64",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        }
+    }
+
+    /// The value `x` takes in this dtype.
+    pub fn round(self, x: f64) -> f64 {
+        match self {
+            Self::F32 => x as f32 as f64,
+            Self::F64 => x,
+            Self::Bf16 => half::bf16::from_f64(x).to_f64(),
+            Self::F16 => half::f16::from_f64(x).to_f64(),
+        }
+    }
+
+    /// Tolerance of a `k`-term reduction stored in this dtype (f64: accumulated in f64).
+    pub fn reduction_tol(self, k: usize) -> Tolerance {
+        let f32t = Tolerance::F32.for_reduction(k);
+        match self {
+            Self::F32 => f32t,
+            Self::F64 => Tolerance::F64.for_reduction(k),
+            Self::Bf16 => Tolerance::new(2f64.powi(-7) + f32t.rel, f32t.abs),
+            Self::F16 => Tolerance::new(2f64.powi(-10) + f32t.rel, f32t.abs),
+        }
+    }
+
+    /// The bits of `v` in this 16-bit dtype. Panics for f32/f64 (a test bug, not input).
+    pub fn encode_half(self, v: &[f64]) -> Vec<u16> {
+        match self {
+            Self::Bf16 => v.iter().map(|&x| half::bf16::from_f64(x).to_bits()).collect(),
+            Self::F16 => v.iter().map(|&x| half::f16::from_f64(x).to_bits()).collect(),
+            _ => panic!("encode_half of {}", self.name()),
+        }
+    }
+
+    /// The values of 16-bit buffer `v` in this dtype. Panics for f32/f64 (a test bug, not input).
+    pub fn decode_half(self, v: &[u16]) -> Vec<f64> {
+        match self {
+            Self::Bf16 => v.iter().map(|&b| half::bf16::from_bits(b).to_f64()).collect(),
+            Self::F16 => v.iter().map(|&b| half::f16::from_bits(b).to_f64()).collect(),
+            _ => panic!("decode_half of {}", self.name()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +267,19 @@ mod tests {
         assert!(t.check(&[f64::INFINITY], &[f64::INFINITY]).is_ok());
         assert!(t.check(&[f64::INFINITY], &[f64::NEG_INFINITY]).is_err());
         assert!(t.check(&[1.0], &[1.0, 2.0]).is_err());
+    }
+
+    #[test]
+    fn storage_dtypes_round_and_encode() {
+        use StorageDtype::*;
+        let x = 1.0 + 2f64.powi(-9);
+        assert_eq!(F64.round(x), x);
+        assert_eq!(F32.round(x), x);
+        assert_eq!(F16.round(x), x);
+        assert_eq!(Bf16.round(x), 1.0);
+        assert_eq!(Bf16.decode_half(&Bf16.encode_half(&[x, -3.0])), vec![1.0, -3.0]);
+        assert_eq!(F16.decode_half(&F16.encode_half(&[x])), vec![x]);
+        assert!(Bf16.reduction_tol(4).rel > F16.reduction_tol(4).rel);
+        assert_eq!(F32.reduction_tol(4), Tolerance::F32.for_reduction(4));
     }
 }

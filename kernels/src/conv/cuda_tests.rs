@@ -24,8 +24,7 @@
 use super::cuda::{self, ConvArgs, ConvPass};
 use super::{Conv2dParams, reference};
 use crate::emu::{self, CPtr, Ptr};
-use crate::testing::{TestRng, Tolerance, assert_close};
-use half::{bf16, f16};
+use crate::testing::{StorageDtype, TestRng, Tolerance, assert_close};
 
 unsafe extern "C" {
     fn conv2d_fwd_f32(x: *const f32, w: *const f32, b: *const f32, y: *mut f32, a: ConvArgs);
@@ -50,56 +49,9 @@ unsafe extern "C" {
     fn conv2d_wgrad_finish_f16(ws: *const f32, dw: *mut u16, len: i64, splits: i64);
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    F32,
-    F64,
-    Bf16,
-    F16,
-}
-use Kind::*;
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            F32 => "f32",
-            F64 => "f64",
-            Bf16 => "bf16",
-            F16 => "f16",
-        }
-    }
-    fn round(self, x: f64) -> f64 {
-        match self {
-            F32 => x as f32 as f64,
-            F64 => x,
-            Bf16 => bf16::from_f64(x).to_f64(),
-            F16 => f16::from_f64(x).to_f64(),
-        }
-    }
-    fn tol(self, k: usize) -> Tolerance {
-        let f32t = Tolerance::F32.for_reduction(k);
-        match self {
-            F32 => f32t,
-            F64 => Tolerance::F64.for_reduction(k),
-            Bf16 => Tolerance::new(2f64.powi(-7) + f32t.rel, f32t.abs),
-            F16 => Tolerance::new(2f64.powi(-10) + f32t.rel, f32t.abs),
-        }
-    }
-    fn encode(self, v: &[f64]) -> Vec<u16> {
-        match self {
-            Bf16 => v.iter().map(|&x| bf16::from_f64(x).to_bits()).collect(),
-            F16 => v.iter().map(|&x| f16::from_f64(x).to_bits()).collect(),
-            _ => unreachable!(),
-        }
-    }
-    fn decode(self, v: &[u16]) -> Vec<f64> {
-        match self {
-            Bf16 => v.iter().map(|&b| bf16::from_bits(b).to_f64()).collect(),
-            F16 => v.iter().map(|&b| f16::from_bits(b).to_f64()).collect(),
-            _ => unreachable!(),
-        }
-    }
-}
+/// The kernels' storage dtypes (`crate::testing::StorageDtype`).
+type Kind = StorageDtype;
+use StorageDtype::*;
 
 #[allow(clippy::too_many_arguments)]
 fn params(
@@ -195,7 +147,8 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
             }
         }
         Bf16 | F16 => {
-            let (i0, i1, bb) = (kind.encode(inputs[0]), kind.encode(inputs[1]), kind.encode(&b));
+            let (i0, i1, bb) =
+                (kind.encode_half(inputs[0]), kind.encode_half(inputs[1]), kind.encode_half(&b));
             let mut out = vec![0x7fc0u16; out_len]; // NaN in both formats
             if let Some(dims) = dims {
                 let (a0, a1, ab, o) = (CPtr::of(&i0), CPtr::of(&i1), CPtr::of(&bb), Ptr::of(&mut out));
@@ -218,7 +171,7 @@ fn run(kind: Kind, pass: ConvPass, p: &Conv2dParams, bias: bool, seed: u64) -> (
                 })
                 .unwrap();
             }
-            kind.decode(&out)
+            kind.decode_half(&out)
         }
     };
     (got, want, pass.gemm_dims(p).2)
@@ -235,7 +188,7 @@ fn check_all(kind: Kind, pass: ConvPass) {
                 &format!("{} {} {what} bias {bias}", pass.stem(), kind.name()),
                 &got,
                 &want,
-                kind.tol(k),
+                kind.reduction_tol(k),
             );
         }
     }
@@ -331,8 +284,8 @@ fn race_check_simt_and_tensor_core() {
     })
     .unwrap();
     assert!(races.is_empty(), "{races:?}");
-    let xb = Bf16.encode(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
-    let dy = Bf16.encode(&rng.vec_f64(p.y_len()));
+    let xb = Bf16.encode_half(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let dy = Bf16.encode_half(&rng.vec_f64(p.y_len()));
     let mut dw = vec![0u16; p.w_len()];
     let (xbp, dyp, dwp) = (CPtr::of(&xb), CPtr::of(&dy), Ptr::of(&mut dw));
     let dims = cuda::launch_dims(ConvPass::WeightGrad, &p, "bf16").unwrap().unwrap();
@@ -407,7 +360,7 @@ fn run_split(kind: Kind, p: &Conv2dParams, splits: usize, seed: u64) -> (Vec<f64
             }
         }
         Bf16 | F16 => {
-            let (xv, dyv) = (kind.encode(&x), kind.encode(&dy));
+            let (xv, dyv) = (kind.encode_half(&x), kind.encode_half(&dy));
             let mut ws = vec![f32::NAN; splits * p.w_len()];
             let mut dw = vec![0x7fc0u16; p.w_len()];
             let (xp, dyp, wsp, dwp) = (CPtr::of(&xv), CPtr::of(&dyv), Ptr::of(&mut ws), Ptr::of(&mut dw));
@@ -430,7 +383,7 @@ fn run_split(kind: Kind, p: &Conv2dParams, splits: usize, seed: u64) -> (Vec<f64
                 }
             })
             .unwrap();
-            kind.decode(&dw)
+            kind.decode_half(&dw)
         }
     };
     (got, want)
@@ -451,7 +404,7 @@ fn split_k_weight_grad() {
                     &format!("wgrad split {splits} {} {what}", kind.name()),
                     &got,
                     &want,
-                    kind.tol(k),
+                    kind.reduction_tol(k),
                 );
             }
         }

@@ -34,7 +34,7 @@
 use super::cuda::{self, GemmArgs, OperandView};
 use super::reference::gemm_ref;
 use crate::emu::{self, CPtr, Ptr};
-use crate::testing::{TestRng, Tolerance, assert_close};
+use crate::testing::{StorageDtype, TestRng, Tolerance, assert_close};
 use half::{bf16, f16};
 
 unsafe extern "C" {
@@ -60,40 +60,35 @@ use Kind::*;
 
 const TC_KINDS: [Kind; 4] = [Bf16, F16, Bf16OutF32, F16OutF32];
 
-fn bf(x: f64) -> f64 {
-    bf16::from_f64(x).to_f64()
-}
-fn hf(x: f64) -> f64 {
-    f16::from_f64(x).to_f64()
-}
-
 impl Kind {
+    /// The dtype of this kernel's inputs.
+    fn input(self) -> StorageDtype {
+        match self {
+            F32 => StorageDtype::F32,
+            F64 => StorageDtype::F64,
+            Bf16 | Bf16OutF32 => StorageDtype::Bf16,
+            F16 | F16OutF32 => StorageDtype::F16,
+        }
+    }
+    /// The dtype of this kernel's output C.
+    fn output(self) -> StorageDtype {
+        match self {
+            F32 | Bf16OutF32 | F16OutF32 => StorageDtype::F32,
+            F64 => StorageDtype::F64,
+            Bf16 => StorageDtype::Bf16,
+            F16 => StorageDtype::F16,
+        }
+    }
     /// The value an input element takes in this kernel's input dtype.
     fn round_in(self, x: f64) -> f64 {
-        match self {
-            F32 => x as f32 as f64,
-            F64 => x,
-            Bf16 | Bf16OutF32 => bf(x),
-            F16 | F16OutF32 => hf(x),
-        }
+        self.input().round(x)
     }
     /// The value a C element takes in this kernel's output dtype.
     fn round_out(self, x: f64) -> f64 {
-        match self {
-            F32 | Bf16OutF32 | F16OutF32 => x as f32 as f64,
-            F64 => x,
-            Bf16 => bf(x),
-            F16 => hf(x),
-        }
+        self.output().round(x)
     }
     fn tol(self, k: usize) -> Tolerance {
-        let f32t = Tolerance::F32.for_reduction(k);
-        match self {
-            F32 | Bf16OutF32 | F16OutF32 => f32t,
-            F64 => Tolerance::F64.for_reduction(k),
-            Bf16 => Tolerance::new(2f64.powi(-7) + f32t.rel, f32t.abs),
-            F16 => Tolerance::new(2f64.powi(-10) + f32t.rel, f32t.abs),
-        }
+        self.output().reduction_tol(k)
     }
 }
 
