@@ -45,8 +45,8 @@ stamp
 
 echo "== benchmarks"
 timeout "${GPU_CHECK_BENCH_TIMEOUT:-240}" "$bin/gpu_bench" --json > "$out/ours.jsonl" 2> "$logs/gpu_bench.err" \
-  || { echo "gpu_bench failed (exit $?)"; tail -n 20 "$logs/gpu_bench.err"; fail=1; }
-grep -v '^$' "$logs/gpu_bench.err" | tail -n 20
+  || { echo "gpu_bench failed (exit $?)"; fail=1; }
+grep -v '^$' "$logs/gpu_bench.err" | tail -n 20   # its stderr: failed rows, or why it stopped
 stamp
 timeout "${GPU_CHECK_TORCH_TIMEOUT:-240}" python3 "$here/gpu_torch_bench.py" > "$out/torch.jsonl" 2> "$logs/torch.err" \
   || { echo "(PyTorch comparison unavailable)"; tail -n 5 "$logs/torch.err"; }
