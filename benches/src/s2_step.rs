@@ -35,18 +35,7 @@ impl S2Step {
     pub fn new(config_path: &str, batch: usize, dev: Device) -> Result<Self, String> {
         let cfg = ModelConfig::from_file(config_path).map_err(err)?;
         let mut model = Mdm::new(&cfg, 0).map_err(err)?;
-        let mut failed = None;
-        model.visit_mut("", &mut |name, p| {
-            if failed.is_none() {
-                let moved = p.value().to_device(dev).map_err(err).and_then(|t| p.set_value(t).map_err(err));
-                if let Err(e) = moved {
-                    failed = Some(format!("{name}: {e}"));
-                }
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        model.to_device(dev).map_err(err)?;
         let randn = |shape: &[usize], seed: u64| {
             // Drawn on the host and moved, so every device steps on the same batch.
             Tensor::randn(shape, 0.0, 1.0, seed, 0, DType::F32).and_then(|t| t.to_device(dev)).map_err(err)

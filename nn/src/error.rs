@@ -8,6 +8,8 @@ pub enum Error {
     Config(String),
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },
+    #[error("parameter {name}: {source}")]
+    Param { name: String, source: Box<autograd::Error> },
     #[error("io error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }

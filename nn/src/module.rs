@@ -96,6 +96,21 @@ pub trait Module {
     fn zero_grad(&self) {
         self.visit("", &mut |_, p| p.zero_grad());
     }
+    /// Moves every parameter's value to `device` (PyTorch's `module.to(device)`). Stops at the
+    /// first parameter that cannot be moved and names it; the ones before it are already moved.
+    fn to_device(&mut self, device: tensor::Device) -> crate::Result<()> {
+        let mut failed = None;
+        self.visit_mut("", &mut |name, p| {
+            if failed.is_none() {
+                let moved =
+                    p.value().to_device(device).map_err(autograd::Error::from).and_then(|t| p.set_value(t));
+                if let Err(source) = moved {
+                    failed = Some(crate::Error::Param { name: name.to_string(), source: Box::new(source) });
+                }
+            }
+        });
+        failed.map_or(Ok(()), Err)
+    }
 }
 
 /// Implements `Module` for a struct by listing its parameter and child-module fields:

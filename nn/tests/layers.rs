@@ -388,3 +388,21 @@ fn groupnorm_rejects_indivisible_channels() {
     assert!(msg.contains("10") && msg.contains('4'), "{msg}");
     assert!(GroupNorm::new(&mut Init::new(0), 0, 8).is_err());
 }
+
+#[test]
+fn to_device_moves_every_parameter_or_names_the_one_it_could_not_move() {
+    let mut m = net(&mut Init::new(5));
+    let before: Vec<(String, Vec<f64>)> =
+        m.named_params().into_iter().map(|(n, p)| (n, p.value().to_vec_f64())).collect();
+    m.to_device(tensor::Device::Cpu).unwrap();
+    let after: Vec<(String, Vec<f64>)> =
+        m.named_params().into_iter().map(|(n, p)| (n, p.value().to_vec_f64())).collect();
+    assert_eq!(before, after);
+    // A GPU that cannot be opened (no `cuda` feature here, or no device) is a typed error naming
+    // the first parameter; with a GPU the move succeeds.
+    match m.to_device(tensor::Device::Cuda(7)) {
+        Err(nn::Error::Param { name, .. }) => assert_eq!(name, before[0].0),
+        Err(e) => panic!("expected a parameter error, got {e}"),
+        Ok(()) => assert!(m.named_params().iter().all(|(_, p)| !p.value().device().is_cpu())),
+    }
+}
